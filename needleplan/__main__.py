@@ -1,0 +1,5 @@
+import sys
+
+from needleplan.cli import main
+
+sys.exit(main())

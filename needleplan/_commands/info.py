@@ -1,0 +1,13 @@
+"""`needleplan info` (not implemented yet)."""
+
+from needleplan.errors import NeedlePlanError
+
+
+def add_parser(sub):
+    p = sub.add_parser("info", help="(not implemented yet)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    raise NeedlePlanError("'info' is not implemented yet")

@@ -1,0 +1,13 @@
+"""`needleplan render` (not implemented yet)."""
+
+from needleplan.errors import NeedlePlanError
+
+
+def add_parser(sub):
+    p = sub.add_parser("render", help="(not implemented yet)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    raise NeedlePlanError("'render' is not implemented yet")

@@ -1,0 +1,1 @@
+"""Frames, transforms, line geometry, the C-arm model and simulated fluoroscopy (DRR)."""

@@ -1,0 +1,1 @@
+"""Needle trajectory planning: approaches, search, safety checks, the plan model."""

@@ -1,0 +1,1 @@
+"""Spine segmentation: bone, canal, vertebrae and levels, bodies, pedicles, landmarks."""

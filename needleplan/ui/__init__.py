@@ -1,0 +1,1 @@
+"""The PyQt6 + VTK desktop application (the only package that imports Qt or VTK)."""
