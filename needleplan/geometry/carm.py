@@ -109,17 +109,25 @@ def bullseye_detector_lps(entry_lps, target_lps) -> np.ndarray:
 def progression_detector_lps(entry_lps, target_lps, *, side: str | None = None) -> np.ndarray:
     """Detector direction of the progression view: perpendicular to the needle, near-lateral.
 
-    The patient's left-right axis projected onto the plane perpendicular to the needle;
-    the detector goes on the needle's side (``side='right'`` -> patient right), patient
-    left when ``side`` is None or ``'midline'``.  Falls back to the superior axis when
-    the needle runs left-right.
+    The patient's left-right axis projected onto the plane perpendicular to the needle.
+    Of the two perpendicular directions, the one on the hub's side of the patient is taken
+    (posterior for a needle entering the back, anterior for one entering the neck), so the
+    detector stays above the table: a medially angled transpedicular needle is watched
+    from a contralateral oblique, as in the suite.  ``side`` ('left', 'right') breaks the
+    tie when the needle is vertical (the detector then goes on that side); patient left
+    when None.  Falls back to the superior axis when the needle runs left-right.
     """
-    n = _unit(np.asarray(target_lps, float) - np.asarray(entry_lps, float))
+    entry = np.asarray(entry_lps, float)
+    n = _unit(np.asarray(target_lps, float) - entry)
     lateral = -_LEFT if side == "right" else _LEFT
     d = lateral - (lateral @ n) * n
     if np.linalg.norm(d) < 1e-6:
         d = _SUPERIOR - (_SUPERIOR @ n) * n
-    return _unit(d)
+    d = _unit(d)
+    hub_ap = -n @ _POSTERIOR  # > 0: the hub is posterior of the tip
+    if d @ _POSTERIOR * hub_ap < -1e-9:
+        d = -d
+    return d
 
 
 def format_carm_angles(lao_deg: float, cran_deg: float) -> str:

@@ -39,11 +39,24 @@ def test_round_trip(pp):
 
 
 def test_progression_view_is_perpendicular_and_lateral():
-    entry, target = np.array([30.0, 90.0, 5.0]), np.array([2.0, 0.0, 0.0])
+    # vertical needle: true lateral on the requested side
+    entry, target = np.array([0.0, 90.0, 0.0]), np.array([0.0, 0.0, 0.0])
+    assert progression_detector_lps(entry, target, side="left") == pytest.approx([1, 0, 0])
+    assert progression_detector_lps(entry, target, side="right") == pytest.approx([-1, 0, 0])
+    # left pedicle needle converging 20 deg: perpendicular, near-lateral, and above the table
+    # of a prone patient (posterior), i.e. a contralateral oblique
+    t = np.radians(20)
+    entry = np.array([30.0, 90.0, 5.0])
+    target = entry + 80 * np.array([-np.sin(t), -np.cos(t), 0.0])
     d = progression_detector_lps(entry, target, side="left")
     assert abs(d @ (target - entry)) < 1e-9
-    assert d[0] > 0.9
-    assert progression_detector_lps(entry, target, side="right")[0] < -0.9
+    assert abs(d[0]) == pytest.approx(np.cos(t))
+    assert d[1] > 0
+    lao, cran = carm_angles_deg(d, "HFP")
+    assert lao == pytest.approx(-70.0)
+    # anterolateral neck needle (hub anterior): the detector stays anterior
+    entry, target = np.array([-40.0, -60.0, 0.0]), np.array([0.0, -5.0, 0.0])
+    assert progression_detector_lps(entry, target, side="right")[1] < 0
 
 
 def test_format():
