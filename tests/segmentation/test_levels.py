@@ -1,0 +1,69 @@
+"""Level naming: counting from anchors, and the anchors found on a real chest CT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from needleplan.io import load_ct
+from needleplan.segmentation._levels import SACRUM, T1, T12, _count
+from needleplan.segmentation._vertebrae import segment_vertebrae
+from needleplan.segmentation.model import VERSE_NAMES
+from tests.conftest import require_shared
+
+
+def _names(labels):
+    return [VERSE_NAMES.get(x, "?") for x in labels]
+
+
+def test_count_from_the_sacrum():
+    # pieces are numbered caudal -> cranial; piece 1 is the sacrum
+    assert _names(_count(1, SACRUM, 4)) == ["S", "L5", "L4", "L3"]
+
+
+def test_count_from_t12_crosses_into_lumbar_and_thoracic():
+    assert _names(_count(2, T12, 4)) == ["L1", "T12", "T11", "T10"]
+
+
+def test_count_from_t1_reaches_the_neck():
+    assert _names(_count(3, T1, 5)) == ["T3", "T2", "T1", "C7", "C6"]
+
+
+def test_count_six_lumbar_names_l6():
+    assert _names(_count(1, SACRUM, 3, lumbar=6)) == ["S", "L6", "L5"]
+
+
+def test_count_past_c1_gives_no_name():
+    assert _count(1, 2, 3) == [2, 1, 0]
+
+
+@pytest.fixture(scope="module")
+def chest():
+    vol = load_ct(require_shared("lidc0314-chest-1mm", "dicom"))
+    return vol, segment_vertebrae(vol)
+
+
+@pytest.mark.needs_data
+@pytest.mark.slow
+def test_chest_levels_are_thoracic_and_anchored_on_the_ribs(chest):
+    vol, res = chest
+    names = res.levels
+    # C6/C7 to T11/T12 by the README; the names must come from a rib anchor, not a guess
+    assert len(names) >= 12
+    assert sum(n.startswith("T") for n in names) >= 11
+    assert any("rib-bearing" in m for m in res.messages)
+    assert not any("guess" in m for m in res.messages)
+    assert res.naming_confidence >= 0.5
+    # names run cranio-caudally along the centreline
+    z = {lab: vol.to_lps(np.argwhere(res.labels == lab).mean(0))[2] for lab in res.confidence}
+    order = sorted(z, key=lambda k: -z[k])
+    assert order == sorted(z)
+
+
+@pytest.mark.needs_data
+def test_progress_reports_fractions():
+    vol = load_ct(require_shared("tptbox-l3-1.5mm", "sub-ct_label-22_ct.nii.gz"))
+    seen = []
+    segment_vertebrae(vol, progress=lambda f, m: seen.append((f, m)))
+    fr = [f for f, _ in seen]
+    assert fr[0] == 0.0 and fr[-1] == 1.0 and fr == sorted(fr)

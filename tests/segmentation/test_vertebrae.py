@@ -1,0 +1,197 @@
+"""Classical vertebra segmentation (:func:`segment_vertebrae`): Dice and level naming.
+
+Real scans are segmented once per module.  Thresholds: the issue's targets (phantom
+Dice >= 0.95, real Dice >= 0.85) are not reached yet; they are kept as ``xfail`` tests so
+that reaching them shows up, while the plain tests guard the measured level (floors a
+little under today's figures) and the level identification, which must be right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from needleplan.errors import SegmentationError
+from needleplan.io import Volume, load_ct, read_label_image
+from needleplan.segmentation._vertebrae import segment_vertebrae
+from needleplan.segmentation.model import level_label
+from tests.conftest import require_shared
+from tests.phantoms import lumbar_phantom, lumbosacral_phantom, pathology_phantom, thoracolumbar_phantom
+
+#: TotalSegmentator "total" ids -> VerSe ids (26 = S1 there, the whole sacrum here).
+TS_TO_VERSE = {33: 18, 32: 19, 31: 20, 30: 21, 29: 22, 28: 23, 27: 24}
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1))
+
+
+def _identified(pred: np.ndarray, truth: np.ndarray, vol: Volume, label: int) -> bool:
+    """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
+    if not (pred == label).any():
+        return False
+    pc = vol.to_lps(np.argwhere(pred == label).mean(0))
+    cents = {int(k): vol.to_lps(np.argwhere(truth == k).mean(0)) for k in np.unique(truth) if k}
+    d = {k: np.linalg.norm(pc - c) for k, c in cents.items()}
+    return d[label] <= 20.0 and min(d, key=d.get) == label
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def ts_abdomen():
+    ct = require_shared("ts-abdomen-3mm", "ct.nii.gz")
+    vol = load_ct(ct)
+    ref, _ = read_label_image(require_shared("ts-abdomen-3mm", "totalseg-total.nii.gz"), like=vol)
+    lut = np.zeros(256, np.uint8)
+    for k, v in TS_TO_VERSE.items():
+        lut[k] = v
+    return vol, lut[np.asarray(ref).astype(np.uint8)], segment_vertebrae(vol)
+
+
+@pytest.fixture(scope="module")
+def tptbox():
+    vol = load_ct(require_shared("tptbox-l3-1.5mm", "sub-ct_label-22_ct.nii.gz"))
+    ref, _ = read_label_image(require_shared("tptbox-l3-1.5mm", "sub-ct_seg-vert_label-22_msk.nii.gz"),
+                              like=vol)
+    centre = vol.to_lps((np.asarray(vol.shape) - 1) / 2.0)
+    return vol, np.asarray(ref).astype(np.uint8), segment_vertebrae(vol, hint=("L3", centre))
+
+
+@pytest.fixture(scope="module")
+def thoracolumbar():
+    ph = thoracolumbar_phantom()
+    return ph, segment_vertebrae(ph.volume)
+
+
+@pytest.fixture(scope="module")
+def lumbosacral():
+    ph = lumbosacral_phantom()
+    return ph, segment_vertebrae(ph.volume)
+
+
+# ----------------------------------------------------------------------------- phantoms
+def test_phantom_levels_named_from_the_rib(thoracolumbar):
+    ph, res = thoracolumbar
+    assert res.levels == ["T11", "T12", "L1", "L2"]
+    assert any("T12" in m for m in res.messages)
+    for lab in (18, 19, 20, 21):
+        assert _identified(res.labels, ph.truth.labels, ph.volume, lab)
+    assert res.naming_confidence >= 0.6
+
+
+def test_phantom_levels_named_from_the_sacrum(lumbosacral):
+    ph, res = lumbosacral
+    assert res.levels == ["L4", "L5", "S"]
+    assert any("sacrum" in m for m in res.messages)
+    for lab in (23, 24):
+        assert _identified(res.labels, ph.truth.labels, ph.volume, lab)
+
+
+@pytest.mark.parametrize("fixture, floor", [("thoracolumbar", 0.70), ("lumbosacral", 0.78)])
+def test_phantom_dice_floor(request, fixture, floor):
+    ph, res = request.getfixturevalue(fixture)
+    for lab in np.unique(ph.truth.labels):
+        if lab == 0 or lab == 26:
+            continue
+        d = _dice(res.labels == lab, ph.truth.labels == lab)
+        assert d >= floor, f"{fixture} label {lab}: Dice {d:.3f} < {floor}"
+
+
+@pytest.mark.xfail(reason="issue 3 target Dice >= 0.95 on phantoms not reached: measured 0.73-0.87 "
+                          "(bone mask ~1 voxel too wide, 1.5 mm working grid)", strict=False)
+def test_phantom_dice_target(thoracolumbar):
+    ph, res = thoracolumbar
+    for lab in (18, 19, 20, 21):
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.95
+
+
+def test_phantom_without_anchor_uses_the_hint():
+    ph = lumbar_phantom()
+    centre = ph.volume.to_lps(np.argwhere(ph.truth.labels == level_label("L2")).mean(0))
+    res = segment_vertebrae(ph.volume, hint=("L2", centre))
+    assert res.levels == ["L1", "L2", "L3"]
+    for lab in (20, 21, 22):
+        assert _identified(res.labels, ph.truth.labels, ph.volume, lab)
+
+
+def test_collapsed_level_is_segmented_not_crashing():
+    ph = pathology_phantom()  # vertebra plana at L3, lesion at L2
+    centre = ph.volume.to_lps(np.argwhere(ph.truth.labels == 21).mean(0))
+    res = segment_vertebrae(ph.volume, hint=("L2", centre))
+    assert res.labels.shape == ph.volume.shape
+    assert _identified(res.labels, ph.truth.labels, ph.volume, 20)
+    assert _identified(res.labels, ph.truth.labels, ph.volume, 21)
+
+
+# ----------------------------------------------------------------------------- real CT
+@pytest.mark.needs_data
+def test_ts_abdomen_levels_identified(ts_abdomen):
+    vol, ref, res = ts_abdomen
+    for lab in range(19, 25):  # T12..L5 (T11 has 3 slices in view)
+        assert _identified(res.labels, ref, vol, lab), f"level {lab} not identified"
+    assert "S" in res.levels
+    assert res.naming_confidence >= 0.8
+    assert any("rib and sacrum agree" in m for m in res.messages)
+
+
+@pytest.mark.needs_data
+def test_ts_abdomen_dice_floor(ts_abdomen):
+    vol, ref, res = ts_abdomen
+    floors = {19: 0.72, 20: 0.75, 21: 0.78, 22: 0.83, 23: 0.75, 24: 0.45}
+    for lab, floor in floors.items():
+        d = _dice(res.labels == lab, ref == lab)
+        assert d >= floor, f"label {lab}: Dice {d:.3f} < {floor}"
+
+
+@pytest.mark.xfail(reason="issue 3 target per-vertebra Dice >= 0.85 on ts-abdomen-3mm not reached "
+                          "(measured 0.53-0.88; L5/S1 split and arches)", strict=False)
+@pytest.mark.needs_data
+def test_ts_abdomen_dice_target(ts_abdomen):
+    vol, ref, res = ts_abdomen
+    for lab in range(19, 25):
+        assert _dice(res.labels == lab, ref == lab) >= 0.85
+
+
+@pytest.mark.needs_data
+def test_tptbox_pir_crop(tptbox):
+    vol, ref, res = tptbox
+    assert res.levels == ["L2", "L3", "L4"]
+    for lab in (21, 22, 23):
+        assert _identified(res.labels, ref, vol, lab)
+        d = _dice(res.labels == lab, ref == lab)
+        assert d >= 0.68, f"label {lab}: Dice {d:.3f}"
+
+
+@pytest.mark.needs_data
+def test_tptbox_without_hint_says_it_guesses():
+    vol = load_ct(require_shared("tptbox-l3-1.5mm", "sub-ct_label-22_ct.nii.gz"))
+    res = segment_vertebrae(vol)
+    assert res.naming_confidence <= 0.2
+    assert any("guess" in m for m in res.messages)
+
+
+# ----------------------------------------------------------------------------- robustness
+def test_water_cylinder_has_no_spine():
+    shape = (96, 96, 40)
+    i, j = np.ogrid[:shape[0], :shape[1]]
+    vox = np.full(shape, -1000, np.int16)
+    vox[((i - 48) ** 2 + (j - 48) ** 2 < 40 ** 2)] = 0
+    aff = np.diag([2.0, 2.0, 2.5, 1.0])
+    with pytest.raises(SegmentationError, match="no spine found"):
+        segment_vertebrae(Volume(vox, aff, meta={"source": "/tmp/water.nii.gz"}))
+
+
+def test_part_of_one_vertebra_is_clear():
+    ph = lumbar_phantom()
+    zs = np.nonzero((ph.truth.labels == 21).any(axis=(0, 1)))[0]
+    k0 = int(zs.mean())
+    vox = np.array(ph.volume.voxels[:, :, k0:k0 + 8])  # an 8 mm slab through L2
+    aff = ph.volume.ijk_to_lps.copy()
+    aff[:3, 3] = ph.volume.to_lps([0, 0, k0])
+    try:
+        res = segment_vertebrae(Volume(vox, aff))
+    except SegmentationError as exc:
+        assert "no spine found" in str(exc)
+    else:
+        assert res.naming_confidence <= 0.5
+        assert len(res.levels) <= 2
