@@ -1,0 +1,292 @@
+"""From a vertebra label map to an :class:`~needleplan.segmentation.model.Anatomy`.
+
+Each vertebra is analysed in a cropped box on a local grid aligned with its own axes:
+superior along the spine (from the neighbouring vertebrae), anterior from the canal
+centre toward the body centre, left completing the right-handed LPS frame.  Nothing
+assumes that the array axes are patient axes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from needleplan.errors import InputError, SegmentationError
+from needleplan.segmentation._canal import CanalSection, canal_on_ct, foramen_section
+from needleplan.segmentation._frame import LocalGrid, perpendicular_part, spine_axes, unit
+from needleplan.segmentation._heights import body_heights, genant_grade, posterior_wall_intact
+from needleplan.segmentation._landmarks import _Sampler, ap_walls, endplate_planes, pedicle_landmarks
+from needleplan.segmentation._parts import BODY_WALL_MM, split_parts
+from needleplan.segmentation.model import (
+    PART_BODY,
+    PART_PEDICLE_LEFT,
+    PART_PEDICLE_RIGHT,
+    VERSE_NAMES,
+    Anatomy,
+    VertebraAnatomy,
+    level_name,
+)
+
+__all__ = ["anatomy_from_labels"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+SACRUM = 26
+#: The posterior wall cortex is only judged on voxels up to this size (mm).
+WALL_MAX_SPACING_MM = 2.0
+
+
+def anatomy_from_labels(volume, labels, *, method: str = "imported", confidence: dict | None = None,
+                        progress: Progress | None = None) -> Anatomy:
+    """Derive canal, parts and landmarks from a VerSe vertebra label map.
+
+    Parameters
+    ----------
+    volume : Volume
+        The CT (HU) the labels belong to.
+    labels : (I, J, K) array_like of int
+        VerSe vertebra numbers on the CT grid (0 background); other values are ignored.
+    method : str
+        Recorded in :attr:`Anatomy.method`.
+    confidence : dict, optional
+        ``{label: 0..1}`` confidence in each level name (default 1).
+    progress : callable, optional
+        ``progress(done, total, what)`` as in :func:`needleplan.io.load_ct`.
+
+    Returns
+    -------
+    Anatomy
+
+    Raises
+    ------
+    InputError
+        The label map is not on the CT grid.
+    SegmentationError
+        No vertebra label in the map.
+    """
+    labels = np.asarray(labels)
+    if labels.shape != tuple(volume.shape):
+        raise InputError(f"label map shape {labels.shape} does not match the CT grid {tuple(volume.shape)}; "
+                         "resample it onto the CT first (import_labels does)")
+    lab8 = np.where(np.isin(labels, list(VERSE_NAMES)), labels, 0).astype(np.uint8)
+    present = [int(v) for v in np.unique(lab8) if v]
+    if not present:
+        raise SegmentationError("the label map holds no vertebra (VerSe labels 1-26, 28)")
+    aff = np.asarray(volume.ijk_to_lps, float)
+    boxes = ndi.find_objects(lab8)
+    centroids = {}
+    for lab in present:
+        box = boxes[lab - 1]
+        c = np.argwhere(lab8[box] == lab).mean(axis=0) + [s.start for s in box]
+        centroids[lab] = c @ aff[:3, :3].T + aff[:3, 3]
+    axes = spine_axes(centroids)
+    spacing = volume.spacing_mm
+    step = float(np.clip(spacing.min(), 0.6, 1.0))
+    parts = np.zeros(lab8.shape, dtype=np.uint8)
+    vertebrae: dict[int, VertebraAnatomy] = {}
+    pieces = []
+    messages: list[str] = []
+    conf = confidence or {}
+    for n, lab in enumerate(present):
+        if progress:
+            progress(n, len(present) + 1, f"landmarks {level_name(lab)}")
+        try:
+            va, piece = _vertebra(volume, lab8, lab, boxes[lab - 1], axes[lab], step, parts)
+        except Exception as exc:  # one odd vertebra must not sink the rest
+            log.debug("landmarks of %s failed", level_name(lab), exc_info=True)
+            va = VertebraAnatomy(label=lab, body_center_lps=centroids[lab], ap_axis_lps=np.array([0.0, -1.0, 0.0]),
+                                 left_lps=np.array([1.0, 0.0, 0.0]),
+                                 flags=[f"landmarks could not be measured ({type(exc).__name__}: {exc})"])
+            parts[(lab8 == lab) & (parts == 0)] = PART_BODY
+            piece = None
+        va.confidence = float(conf.get(lab, 1.0))
+        vertebrae[lab] = va
+        if piece is not None:
+            pieces.append(piece)
+    _grade_against_neighbours(vertebrae)
+    if progress:
+        progress(len(present), len(present) + 1, "spinal canal")
+    canal = canal_on_ct(lab8.shape, aff, lab8, pieces)
+    no_canal = [level_name(l) for l, v in vertebrae.items() if "no closed vertebral foramen found" in v.flags]
+    if no_canal:
+        messages.append("no vertebral foramen found at " + ", ".join(no_canal) + ": canal and pedicles missing there")
+    if progress:
+        progress(len(present) + 1, len(present) + 1, "anatomy done")
+    nc = [float(conf.get(l, 1.0)) for l in present]
+    return Anatomy(labels=lab8, parts=parts, canal=canal, ijk_to_lps=aff, vertebrae=vertebrae, method=method,
+                   naming_confidence=min(nc) if nc else 1.0, messages=messages)
+
+
+def _grade_against_neighbours(vertebrae: dict) -> None:
+    """Genant grade from the height loss against the larger of the body's own tallest
+    height and its neighbours' mean height (a uniformly crushed body keeps min/max near 1
+    but is much lower than the levels around it); flags the loss and vertebra plana."""
+    order = sorted(vertebrae, key=lambda lab: 19.5 if lab == 28 else lab)
+    ok = [lab for lab in order
+          if vertebrae[lab].body_heights_mm and min(vertebrae[lab].body_heights_mm.values()) > 0]
+    tall = {lab: max(vertebrae[lab].body_heights_mm.values()) for lab in ok}
+    mean = {lab: float(np.mean(list(vertebrae[lab].body_heights_mm.values()))) for lab in ok}
+    for n, lab in enumerate(order):
+        va = vertebrae[lab]
+        if lab not in tall:
+            continue
+        near = [mean[o] for o in order[max(n - 1, 0):n + 2] if o != lab and o in mean]
+        ref = max([tall[lab], float(np.mean(near))] if near else [tall[lab]])
+        low = min(va.body_heights_mm.values())
+        loss = 1.0 - low / ref
+        va.genant_grade = 0 if loss < 0.20 else 1 if loss < 0.25 else 2 if loss <= 0.40 else 3
+        if va.genant_grade:
+            va.flags.append(f"body height loss {100 * loss:.0f}% (Genant grade {va.genant_grade})")
+        if low < 0.5 * ref and (near and max(va.body_heights_mm.values()) < 0.6 * float(np.mean(near))):
+            va.flags.append("vertebra plana")
+
+
+def _frame_and_foramen(mf, aff, off, lps, center, sup, step):
+    """Local grid, resampled mask and foramen; the AP axis from canal centre to body."""
+    ant = perpendicular_part(np.array([0.0, -1.0, 0.0]), sup)
+    sec: CanalSection | None = None
+    for _ in range(4):
+        rot = np.column_stack([np.cross(sup, ant), ant, sup])
+        grid = LocalGrid.around(lps, center, rot, step_mm=step, margin_mm=3.0)
+        vf = grid.sample(mf, aff, order=1, offset_ijk=off)
+        vm = vf >= 0.5
+        sec = foramen_section(vm, grid)
+        if sec is None:
+            break
+        y = grid.lo_mm[1] + step * np.arange(grid.shape[1])
+        body = vm & (y > sec.front_y_mm - BODY_WALL_MM)[None, :, None]
+        if not body.any():
+            break
+        bc = grid.lo_mm + step * np.argwhere(body).mean(0)
+        d = np.array([bc[0] - sec.center_xy_mm[0], bc[1] - sec.center_xy_mm[1], 0.0])
+        new = perpendicular_part(rot @ unit(d), sup)
+        if np.degrees(np.arccos(np.clip(new @ ant, -1, 1))) < 1.0:
+            break
+        ant = new
+    return grid, vf, vm, sec, grid.rot[:, 1].copy()
+
+
+def _with_ct_bone(hu_crop, m, lab_crop, spacing, *, reach_mm: float = 4.0, bone_hu: float = 200.0):
+    """The vertebra mask plus CT bone within ``reach_mm`` of it that no other label holds."""
+    it = max(1, int(round(reach_mm / float(np.min(spacing)))))
+    near = ndi.binary_dilation(m, iterations=it)
+    bone = ndi.gaussian_filter(hu_crop.astype(np.float32), 0.7) > bone_hu
+    aug = m | (bone & near & (lab_crop == 0))
+    if aug.sum() <= m.sum():
+        return None
+    return ndi.binary_closing(aug, iterations=1).astype(np.float32)
+
+
+def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
+    aff = volume.ijk_to_lps
+    spacing = volume.spacing_mm
+    margin = np.ceil(6.0 / spacing).astype(int)
+    box = tuple(slice(max(s.start - m, 0), min(s.stop + m, n)) for s, m, n in zip(box, margin, lab8.shape))
+    off = np.array([s.start for s in box])
+    m = lab8[box] == lab
+    mf = m.astype(np.float32)
+    ijk = np.argwhere(m) + off
+    lps = ijk @ aff[:3, :3].T + aff[:3, 3]
+    center = lps.mean(axis=0)
+    flags: list[str] = []
+    touches = bool(np.any(ijk.min(0) == 0) or np.any(ijk.max(0) == np.array(lab8.shape) - 1))
+    if touches:
+        flags.append("partly outside the field of view")
+
+    grid, vf, vm, sec, ant = _frame_and_foramen(mf, aff, off, lps, center, sup, step)
+    if sec is None:
+        # labels that miss the pedicles (an open ring): complete the ring with CT bone
+        # next to the vertebra that no other vertebra claims, and try again
+        aug = _with_ct_bone(volume.voxels[box], m, lab8[box], spacing)
+        if aug is not None:
+            got_aug = _frame_and_foramen(aug, aff, off, lps, center, sup, step)
+            if got_aug[3] is not None:
+                mf = aug
+                grid, vf, vm, sec, ant = got_aug
+                flags.append("vertebral ring completed from CT bone (the labels leave it open)")
+    left = np.cross(sup, ant)
+    if sec is None:
+        flags.append("no closed vertebral foramen found")
+
+    parts_local = split_parts(vm, grid, sec) if lab != SACRUM else np.where(vm, PART_BODY, 0).astype(np.uint8)
+    if (parts_local > 0).any():
+        idx = ndi.distance_transform_edt(parts_local == 0, return_distances=False, return_indices=True)
+        filled = parts_local[tuple(idx)]
+    else:
+        filled = np.full(parts_local.shape, PART_BODY, np.uint8)
+    got = grid.lookup(filled, ijk.astype(float), aff)
+    got[got == 0] = PART_BODY
+    parts_out[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = got
+
+    body_local = parts_local == PART_BODY
+    bidx = np.argwhere(body_local)
+    bc_local = grid.lo_mm + step * bidx.mean(0) if len(bidx) else grid.lo_mm + step * np.argwhere(vm).mean(0)
+    va = VertebraAnatomy(label=lab, body_center_lps=grid.center_lps + grid.rot @ bc_local, ap_axis_lps=ant,
+                         left_lps=left, flags=flags)
+    piece = None
+    if sec is not None:
+        zi = np.nonzero(vm.any(axis=(0, 1)))[0]
+        piece = (grid, sec, grid.lo_mm[2] + step * zi.min() - 3.0, grid.lo_mm[2] + step * zi.max() + 3.0)
+    if lab == SACRUM:
+        flags.append("sacrum: only the centre is measured")
+        return va, piece
+    if sec is None:
+        # without the foramen nothing tells body from arch: measuring the whole label as a
+        # "body" would report false collapses, so only the centre is given
+        flags.append("body landmarks and heights not measured (no foramen: check the labels)")
+        return va, piece
+
+    body_ijk = ijk[got == PART_BODY]
+    body_cut = len(body_ijk) == 0 or bool(np.any(body_ijk.min(0) == 0)
+                                          or np.any(body_ijk.max(0) == np.array(lab8.shape) - 1))
+    body_f = vf * ndi.binary_dilation(body_local, iterations=1)
+    walls = ap_walls(body_f, grid, bc_local)
+    if walls is not None:
+        y_post, y_ant = walls
+        va.body_depth_mm = y_ant - y_post
+        va.posterior_wall_lps = grid.to_lps((np.array([bc_local[0], y_post, bc_local[2]]) - grid.lo_mm) / step)
+        va.anterior_wall_lps = grid.to_lps((np.array([bc_local[0], y_ant, bc_local[2]]) - grid.lo_mm) / step)
+        if body_cut:
+            flags.append("body cut by the edge of the scan: heights not measured")
+        else:
+            bx = grid.lo_mm[0] + step * np.nonzero(body_local.any(axis=(1, 2)))[0]
+            quarter = 0.25 * (bx.max() - bx.min())
+            va.body_heights_mm = body_heights(body_f, grid, bc_local, y_post, y_ant,
+                                              x_range_mm=(bx.min() + quarter, bx.max() - quarter))
+            va.height_ratio, va.genant_grade = genant_grade(va.body_heights_mm)
+    va.superior_endplate, va.inferior_endplate = endplate_planes(body_local, grid)
+    if va.superior_endplate is not None and va.inferior_endplate is not None:
+        # the body's own craniocaudal axis (mean endplate normal) is truer than the line
+        # between the neighbours in a kyphotic or lordotic curve; AP and left follow it
+        s_body = unit(va.superior_endplate.normal_lps + va.inferior_endplate.normal_lps)
+        if s_body @ sup > np.cos(np.radians(25.0)):
+            va.ap_axis_lps = perpendicular_part(ant, s_body)
+            va.left_lps = np.cross(s_body, va.ap_axis_lps)
+    if sec is not None and spacing.max() > WALL_MAX_SPACING_MM:
+        flags.append(f"posterior wall not assessed: voxels of {spacing.max():.1f} mm are too coarse")
+    elif sec is not None and not body_cut:
+        hu = volume.voxels[box].astype(np.float32)
+        hu_local = grid.sample(hu, aff, order=1, offset_ijk=off, cval=-1000.0)
+        va.posterior_wall_intact, gap = posterior_wall_intact(body_local, hu_local, grid,
+                                                              sec.center_xy_mm[0], sec.half_width_mm)
+        if va.posterior_wall_intact is False:
+            flags.append(f"posterior wall defect: cortical gap over {100 * gap:.0f}% of the wall behind the canal")
+    if sec is not None:
+        sampler = _Sampler(mf, aff, off, lab8.shape)
+        hu_sampler = _Sampler(volume.voxels[box].astype(np.float32), aff, off, lab8.shape)
+        edge = np.array(lab8.shape) - 1
+        for side, code in (("left", PART_PEDICLE_LEFT), ("right", PART_PEDICLE_RIGHT)):
+            on_ct = ijk[got == code]
+            if len(on_ct) and (np.any(on_ct.min(0) == 0) or np.any(on_ct.max(0) == edge)):
+                flags.append(f"{side} pedicle cut by the edge of the scan: not measured")
+                continue
+            ped = pedicle_landmarks(side, parts_local == code, grid, sampler, left, ant, hu=hu_sampler)
+            if ped is None or ped.width_mm < 2.0 or ped.height_mm < 3.0:
+                flags.append(f"{side} pedicle not found")
+            else:
+                va.pedicles[side] = ped
+    return va, piece

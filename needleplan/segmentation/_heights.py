@@ -1,0 +1,158 @@
+"""Vertebral body heights (15/50/85 % of the AP depth), Genant grade, posterior wall.
+
+Heights follow TotalSegmentator's spine report: in the body's midsagittal plane the AP
+line through the body centre runs from the posterior to the anterior wall; at 15 %
+(posterior), 50 % (middle) and 85 % (anterior) of it the body is measured along the local
+spine axis (the direction between the neighbouring vertebrae).  Masks are interpolated
+trilinearly, so heights are not quantised to the voxel size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from needleplan.segmentation._frame import LocalGrid
+
+__all__ = ["body_heights", "genant_grade", "posterior_wall_intact", "HEIGHT_POSITIONS"]
+
+#: A gap in the posterior wall larger than this (mm^2) is a defect.
+GAP_MM2 = 25.0
+#: Largest normal basivertebral opening at the midline (mm^2).
+BASIVERTEBRAL_MM2 = 30.0
+#: Fraction of the AP depth from the posterior wall at which each height is measured.
+HEIGHT_POSITIONS = {"posterior": 0.15, "middle": 0.50, "anterior": 0.85}
+
+
+def _run_length(values: np.ndarray, k0: int, step: float) -> float:
+    inside = values >= 0.5
+    if not inside[k0]:
+        return 0.0
+    a = k0
+    while a > 0 and inside[a - 1]:
+        a -= 1
+    b = k0
+    while b < len(values) - 1 and inside[b + 1]:
+        b += 1
+    # sub-step edges from the linear profile
+    def edge(i_in, i_out):
+        v_in, v_out = values[i_in], values[i_out]
+        return (v_in - 0.5) / max(v_in - v_out, 1e-6)
+    ext = 0.0
+    ext += edge(a, a - 1) if a > 0 else 0.5
+    ext += edge(b, b + 1) if b < len(values) - 1 else 0.5
+    return float((b - a + ext) * step)
+
+
+def _heights_in_plane(body_f, grid, x_mm, z0_mm, y_post_mm, y_ant_mm) -> dict[str, float]:
+    h, lo = grid.step_mm, grid.lo_mm
+    step = 0.25
+    zs = np.arange(lo[2], lo[2] + h * grid.shape[2], step)
+    k0 = int(np.argmin(np.abs(zs - z0_mm)))
+    out = {}
+    for name, f in HEIGHT_POSITIONS.items():
+        y = y_post_mm + f * (y_ant_mm - y_post_mm)
+        pts = np.column_stack([np.full_like(zs, x_mm), np.full_like(zs, y), zs])
+        v = ndi.map_coordinates(body_f, ((pts - lo) / h).T, order=1, mode="constant", prefilter=False)
+        k = k0
+        if v[k] < 0.5:
+            cand = np.nonzero(v >= 0.5)[0]
+            if len(cand) == 0:
+                out[name] = 0.0
+                continue
+            k = int(cand[np.argmin(np.abs(cand - k0))])
+        out[name] = _run_length(v, k, step)
+    return out
+
+
+def body_heights(body_f: np.ndarray, grid: LocalGrid, center_local_mm, y_post_mm: float,
+                 y_ant_mm: float, *, x_range_mm: tuple[float, float] | None = None) -> dict[str, float]:
+    """Heights (mm) at 15/50/85 % of the AP depth from the posterior wall, along local z.
+
+    As TotalSegmentator's spine report: the AP line is taken 3 mm inside each wall (their
+    3 mm erosion of the body before finding its ends), parasagittal planes are tried every
+    5 mm over the central half of the body's width (``x_range_mm``), and the plane whose
+    three heights differ most is kept: the most deformed part of the body decides.
+    """
+    inset = min(3.0, 0.1 * (y_ant_mm - y_post_mm))
+    yp, ya = y_post_mm + inset, y_ant_mm - inset
+    xs = [float(center_local_mm[0])]
+    if x_range_mm is not None:
+        a, b = x_range_mm
+        xs = list(np.arange(a, b + 1e-9, 5.0)) or xs
+    best, spread = None, -1.0
+    planes = [_heights_in_plane(body_f, grid, x, center_local_mm[2], yp, ya) for x in xs]
+    typical = np.median([v for hs in planes for v in hs.values()]) if planes else 0.0
+    for hs in planes:
+        # a plane grazing the body's side gives stray short heights: skip it
+        if all(v > 0.6 * typical for v in hs.values()):
+            d = max(hs.values()) - min(hs.values())
+            if d > spread:
+                best, spread = hs, d
+    if best is None:
+        best = _heights_in_plane(body_f, grid, float(center_local_mm[0]), center_local_mm[2], yp, ya)
+    return best
+
+
+def genant_grade(heights: dict[str, float]) -> tuple[float | None, int | None]:
+    """Height ratio min/max and the Genant-style grade (0 none, 1 mild, 2 moderate, 3 severe)."""
+    vals = [v for v in heights.values() if v and v > 0]
+    if len(vals) < 2:
+        return None, None
+    ratio = min(vals) / max(vals)
+    loss = 1.0 - ratio
+    grade = 0 if loss < 0.20 else 1 if loss < 0.25 else 2 if loss <= 0.40 else 3
+    return float(ratio), int(grade)
+
+
+def posterior_wall_intact(body_local: np.ndarray, hu_local: np.ndarray, grid: LocalGrid,
+                          center_x_mm: float, half_width_mm: float) -> tuple[bool | None, float]:
+    """Look for a cortical gap in the posterior body wall facing the canal.
+
+    For every (x, z) column of the wall behind the canal, the brightest HU within 3 mm of
+    the body's posterior surface is taken; columns darker than the body's cancellous bone are a gap.
+    A small gap wholly inside the midline zone of the basivertebral vein (central half of
+    the height, 10 mm wide) is normal and ignored; any other gap over 25 mm^2, or gaps over
+    15 % of the wall, make the wall "not intact".  Returns (intact or None when not measurable, gap fraction).
+    """
+    h, lo = grid.step_mm, grid.lo_mm
+    x = lo[0] + h * np.arange(grid.shape[0])
+    zmask = body_local.any(axis=(0, 1))
+    zi = np.nonzero(zmask)[0]
+    if len(zi) < 4:
+        return None, 0.0
+    z0, z1 = zi.min(), zi.max()
+    zin = np.arange(z0 + int(0.15 * (z1 - z0)), z1 - int(0.15 * (z1 - z0)) + 1)
+    xin = np.nonzero(np.abs(x - center_x_mm) <= max(half_width_mm * 0.8, 4.0))[0]
+    if len(zin) < 2 or len(xin) < 2:
+        return None, 0.0
+    sub = body_local[np.ix_(xin, np.arange(grid.shape[1]), zin)]
+    hu = hu_local[np.ix_(xin, np.arange(grid.shape[1]), zin)]
+    has = sub.any(axis=1)
+    first = np.argmax(sub, axis=1)  # most posterior body voxel per (x, z) column
+    band = max(1, int(round(3.0 / h)))
+    yy = np.arange(grid.shape[1])[None, :, None]
+    win = (yy >= first[:, None, :] - 1) & (yy <= first[:, None, :] + band)
+    wall = np.where(win, hu, -1e4).max(axis=1)
+    inner = np.where(sub, hu, np.nan)
+    cancellous = float(np.nanmedian(inner)) if np.isfinite(inner).any() else 150.0
+    # a lytic gap replaces the cortex by soft tissue: darker than the body's own cancellous
+    # bone (thin or osteoporotic cortices at coarse resolution stay above that)
+    thr = max(cancellous, 60.0)
+    gap = has & (wall < thr)
+    zc = (zin - z0) / max(z1 - z0, 1)
+    basi = (np.abs(x[xin] - center_x_mm) <= 5.0)[:, None] & (np.abs(zc - 0.5) <= 0.25)[None, :]
+    valid = has
+    if valid.sum() < 4:
+        return None, 0.0
+    lab, n = ndi.label(gap)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1) * h * h
+    sizes[0] = 0.0
+    # the basivertebral vein's opening: a small gap wholly inside the midline zone is normal
+    for k in range(1, n + 1):
+        comp = lab == k
+        if sizes[k] < BASIVERTEBRAL_MM2 and not (comp & ~basi).any():
+            sizes[k] = 0.0
+            gap &= ~comp
+    frac = float(gap.sum() / valid.sum())
+    return bool(frac < 0.15 and sizes.max() < GAP_MM2), frac

@@ -1,0 +1,164 @@
+"""Canal, parts and landmarks from the phantoms' true vertebra labels, against their truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from needleplan.segmentation import (
+    PART_ARCH,
+    PART_BODY,
+    PART_PEDICLE_LEFT,
+    PART_PEDICLE_RIGHT,
+    anatomy_from_labels,
+)
+from tests.phantoms import lumbar_phantom, pathology_phantom, rotated_phantom, thoracic_phantom
+
+
+def _angle_deg(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
+
+
+def _dice(a, b) -> float:
+    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+
+
+@pytest.fixture(scope="module")
+def lumbar():
+    ph = lumbar_phantom()
+    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+
+
+@pytest.fixture(scope="module")
+def rotated():
+    ph = rotated_phantom()
+    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+
+
+@pytest.fixture(scope="module")
+def thoracic():
+    ph = thoracic_phantom()
+    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+
+
+@pytest.fixture(scope="module")
+def pathology():
+    ph = pathology_phantom()
+    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+
+
+def _check_pedicles(ph, an, *, centre_mm=1.0, axis_deg=3.0, width_mm=0.5):
+    n = 0
+    for lab, truth in ph.truth.vertebrae.items():
+        got = an.vertebrae[lab]
+        for side, tp in truth.pedicles.items():
+            assert side in got.pedicles, f"{got.name} {side} pedicle missing: {got.flags}"
+            p = got.pedicles[side]
+            assert np.linalg.norm(p.isthmus_center_lps - tp.isthmus_center_lps) <= centre_mm, (got.name, side)
+            assert _angle_deg(p.axis_lps, tp.axis_lps) <= axis_deg, (got.name, side)
+            assert p.axis_lps @ truth.ap_axis_lps > 0.7, "pedicle axis must point anterior"
+            assert abs(p.width_mm - tp.width_mm) <= width_mm, (got.name, side, p.width_mm, tp.width_mm)
+            assert abs(p.height_mm - tp.height_mm) <= 1.0, (got.name, side, p.height_mm, tp.height_mm)
+            n += 1
+    return n
+
+
+@pytest.mark.parametrize("case", ["lumbar", "rotated", "thoracic"])
+def test_pedicle_isthmus_axis_and_width(case, request):
+    ph, an = request.getfixturevalue(case)
+    assert _check_pedicles(ph, an) == 2 * len(ph.truth.vertebrae)
+
+
+def test_narrow_pedicle_is_measured_narrow(thoracic):
+    ph, an = thoracic
+    t8 = an.vertebra("T8")
+    assert t8.pedicles["left"].width_mm < 4.0 < t8.pedicles["right"].width_mm
+
+
+@pytest.mark.parametrize("case", ["lumbar", "rotated"])
+def test_body_frame_and_heights(case, request):
+    ph, an = request.getfixturevalue(case)
+    for lab, truth in ph.truth.vertebrae.items():
+        got = an.vertebrae[lab]
+        assert np.linalg.norm(got.body_center_lps - truth.body_center_lps) <= 1.5
+        assert _angle_deg(got.ap_axis_lps, truth.ap_axis_lps) <= 3.0
+        assert _angle_deg(got.left_lps, truth.left_lps) <= 3.0
+        assert got.left_lps @ np.array([1.0, 0.0, 0.0]) > 0.9  # patient left, whatever the array axes
+        assert abs(got.body_depth_mm - truth.body_depth_mm) <= 1.5
+        for ep in ("superior_endplate", "inferior_endplate"):
+            a, b = getattr(got, ep), getattr(truth, ep)
+            assert _angle_deg(a.normal_lps, b.normal_lps) <= 3.0
+            assert abs(b.signed_distance_mm(a.point_lps)) <= 1.0
+        for k, h in truth.body_heights_mm.items():
+            assert abs(got.body_heights_mm[k] - h) <= 1.0, (got.name, k)
+        assert got.genant_grade == 0 and got.posterior_wall_intact is True
+
+
+def test_parts_are_sensible(lumbar):
+    ph, an = lumbar
+    for lab in ph.truth.vertebrae:
+        body = an.body_mask(lab)
+        assert _dice(body, ph.truth.body_mask(lab)) >= 0.95
+        for side, code in (("left", PART_PEDICLE_LEFT), ("right", PART_PEDICLE_RIGHT)):
+            mine = an.pedicle_mask(lab, side)
+            assert mine.sum() > 100
+            # the pedicle part lies in the true pedicle (it is the conservative middle of it)
+            assert (ph.truth.parts[mine] == code).mean() >= 0.85
+        # every voxel of the vertebra has a part, and only vertebra voxels have one
+        vert = an.labels == lab
+        assert np.isin(an.parts[vert], [PART_BODY, PART_PEDICLE_LEFT, PART_PEDICLE_RIGHT, PART_ARCH]).all()
+    assert not an.parts[an.labels == 0].any()
+
+
+def test_left_pedicle_is_on_the_patients_left(rotated):
+    ph, an = rotated
+    for va in an.sorted_vertebrae():
+        d = va.pedicles["left"].isthmus_center_lps - va.pedicles["right"].isthmus_center_lps
+        assert d @ va.left_lps > 15.0
+
+
+@pytest.mark.parametrize("case", ["lumbar", "thoracic"])
+def test_canal_is_continuous_and_matches(case, request):
+    ph, an = request.getfixturevalue(case)
+    assert _dice(an.canal, ph.truth.canal) >= 0.8
+    assert not (an.canal & (an.labels > 0)).any()
+    # continuous across the disc levels: one connected tube along the spine
+    from scipy import ndimage as ndi
+    lab, n = ndi.label(an.canal)
+    sizes = np.bincount(lab.ravel())[1:]
+    assert sizes.max() >= 0.97 * an.canal.sum()
+    # it reaches from the top vertebra to the bottom one
+    top, bottom = an.sorted_vertebrae()[0], an.sorted_vertebrae()[-1]
+    k = np.argwhere(lab == (np.argmax(sizes) + 1)) @ an.ijk_to_lps[:3, :3].T + an.ijk_to_lps[:3, 3]
+    assert k[:, 2].max() > top.body_center_lps[2] and k[:, 2].min() < bottom.body_center_lps[2]
+
+
+def test_collapse_and_posterior_wall_defect(pathology):
+    ph, an = pathology
+    l2, l3 = an.vertebra("L2"), an.vertebra("L3")
+    assert l2.posterior_wall_intact is False
+    assert an.vertebra("L1").posterior_wall_intact is True
+    assert l3.genant_grade == 3 and "vertebra plana" in l3.flags
+    assert an.vertebra("L1").genant_grade == 0 and l2.genant_grade == 0
+    truth = ph.truth.vertebra("L3").body_heights_mm
+    for k, h in truth.items():
+        assert abs(l3.body_heights_mm[k] - h) <= 2.5, k
+
+
+def test_speed_per_vertebra(lumbar):
+    import time
+
+    ph, _ = lumbar
+    t0 = time.perf_counter()
+    anatomy_from_labels(ph.volume, ph.truth.labels)
+    per = (time.perf_counter() - t0) / len(ph.truth.vertebrae)
+    assert per < 4.0, f"{per:.1f} s per vertebra"  # goal < 2 s; headroom for a loaded CI box
+
+
+def test_inputs_not_modified_and_json_ready(lumbar):
+    ph, an = lumbar
+    d = an.to_dict()
+    assert d["coordinate_system"] == "LPS" and len(d["vertebrae"]) == 3
+    assert all(np.isfinite(v["pedicles"]["left"]["width_mm"]) for v in d["vertebrae"])
+    assert an.labels is not ph.truth.labels and np.array_equal(an.labels, ph.truth.labels)

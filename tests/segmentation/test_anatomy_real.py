@@ -1,0 +1,114 @@
+"""Canal, parts and landmarks on real CT, from the reference vertebra labels (``--labels``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from needleplan.io import load_ct, read_label_image
+from needleplan.segmentation import anatomy_from_labels, import_labels
+from tests.conftest import require_shared
+
+#: CLINICAL.md morphometry (Zindrick 1987, Lien 2007, Panjabi 1992): pedicle width, height (mm)
+MORPHOMETRY = {"T12": (8.3, 15.0), "L1": (7.5, 15.4), "L2": (8.2, 14.9), "L3": (9.7, 14.5),
+               "L4": (11.5, 14.2), "L5": (14.6, 14.7)}
+
+
+@pytest.fixture(scope="module")
+def tptbox():
+    d = require_shared("tptbox-l3-1.5mm")
+    vol = load_ct(d / "sub-ct_label-22_ct.nii.gz")
+    labels, source = import_labels(d / "sub-ct_seg-vert_label-22_msk.nii.gz", vol)
+    sub, _ = read_label_image(d / "sub-ct_seg-subreg_label-22_msk.nii.gz", like=vol)
+    return vol, labels, sub, anatomy_from_labels(vol, labels, method=source)
+
+
+@pytest.fixture(scope="module")
+def abdomen():
+    d = require_shared("ts-abdomen-3mm")
+    vol = load_ct(d / "ct.nii.gz")
+    labels, source = import_labels(d / "totalseg-total.nii.gz", vol)
+    report = json.loads((d / "totalseg-spine-report.json").read_text())["results"]
+    return vol, labels, report, anatomy_from_labels(vol, labels, method=source)
+
+
+def test_tptbox_pedicles_lie_in_the_vertebral_arch(tptbox):
+    vol, labels, sub, an = tptbox
+    ped = np.isin(an.parts, [2, 3]) & (an.labels > 0)
+    assert ped.sum() > 300
+    inside = float((sub[ped] == 41).mean())
+    assert inside >= 0.90, f"only {inside:.1%} of the pedicle voxels are in TPTBox's arch (41)"
+    for lab in (22, 23):  # the two vertebrae whose pedicles are in view
+        for side in ("left", "right"):
+            m = an.pedicle_mask(lab, side)
+            if m.any():
+                assert (sub[m] == 41).mean() >= 0.85
+
+
+def test_tptbox_body_matches_subregions(tptbox):
+    vol, labels, sub, an = tptbox
+    for lab in (21, 22, 23):
+        ref = np.isin(sub, [49, 50]) & (labels == lab)
+        mine = an.body_mask(lab)
+        dice = 2 * (ref & mine).sum() / (ref.sum() + mine.sum())
+        assert dice >= 0.95, (lab, dice)
+
+
+def test_tptbox_pedicle_widths_within_morphometry(tptbox):
+    vol, labels, sub, an = tptbox
+    measured = 0
+    for va in an.sorted_vertebrae():
+        for p in va.pedicles.values():
+            w, h = MORPHOMETRY[va.name]
+            assert abs(p.width_mm - w) <= 3.0, (va.name, p.side, p.width_mm)
+            assert abs(p.height_mm - h) <= 3.0, (va.name, p.side, p.height_mm)
+            # medial (transverse) angle: lumbar pedicles converge anteriorly by 5-30 degrees
+            medial = np.degrees(np.arctan2(abs(p.axis_lps @ va.left_lps), p.axis_lps @ va.ap_axis_lps))
+            assert 3.0 <= medial <= 35.0, (va.name, p.side, medial)
+            inward = (p.axis_lps @ va.left_lps) * (1 if p.side == "left" else -1)
+            assert inward < 0, "pedicle axes converge toward the midline anteriorly"
+            measured += 1
+    assert measured >= 3
+    l3 = an.vertebra("L3")
+    assert set(l3.pedicles) == {"left", "right"}  # the fully visible level
+
+
+def test_tptbox_pir_orientation_gives_patient_axes(tptbox):
+    vol, labels, sub, an = tptbox
+    assert "".join(vol.axis_codes) == "PIR"
+    l3 = an.vertebra("L3")
+    assert l3.ap_axis_lps[1] < -0.9  # anterior is -y in LPS
+    assert l3.left_lps[0] > 0.9
+    assert l3.posterior_wall_intact is True
+    assert (an.canal.sum() * np.prod(vol.spacing_mm)) > 3000  # mm^3 of canal over ~3 levels
+
+
+def test_abdomen_body_heights_match_totalsegmentator(abdomen):
+    vol, labels, report, an = abdomen
+    diffs = []
+    for name in ("L1", "L2", "L3", "L4", "L5"):
+        va = an.vertebra(name)
+        for k in ("anterior", "middle", "posterior"):
+            ref = report[f"vertebrae_{name}_height_{k}_mm"]
+            diffs.append(va.body_heights_mm[k] - ref)
+    diffs = np.array(diffs)
+    # TotalSegmentator walks 0.5-voxel steps from voxel centre to voxel centre on its 3 mm
+    # grid, which reads up to one voxel short; ours is the boundary-to-boundary extent.
+    assert np.abs(diffs).max() <= 5.0, diffs
+    assert (np.abs(diffs) <= 3.0).mean() >= 0.85, diffs
+    assert np.abs(diffs).mean() <= 2.0, diffs
+
+
+def test_abdomen_labels_and_coarse_voxels(abdomen):
+    vol, labels, report, an = abdomen
+    assert [va.name for va in an.sorted_vertebrae()] == ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "S"]
+    assert "partly outside the field of view" in an.vertebra("T11").flags
+    for name in ("L1", "L2", "L3", "L4", "L5"):
+        va = an.vertebra(name)
+        assert va.posterior_wall_intact is None  # not judged on 3 mm voxels
+        assert 30.0 <= va.body_depth_mm <= 45.0
+        assert va.ap_axis_lps[1] < -0.8
+    # no fracture in this scan: at most a mild grade from normal wedging
+    assert all((an.vertebra(n).genant_grade or 0) <= 1 for n in ("L1", "L2", "L3", "L4", "L5"))
