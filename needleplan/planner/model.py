@@ -121,6 +121,8 @@ class Trajectory:
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
     clearance_profile: dict | None = None  # {"depth_mm": [...], "clearance_mm": [...]}
+    role: str = "recommended"  # "recommended" | "alternative" (thinner gauge, parapedicular, other side)
+    breach_grade: str | None = None  # Gertzbein-Robbins grade A-E of the planned path (None: not graded)
 
     def __post_init__(self):
         self.skin_entry_lps = _arr(self.skin_entry_lps)
@@ -167,6 +169,8 @@ class Trajectory:
             "status": self.status,
             "notes": list(self.notes),
             "clearance_profile": self.clearance_profile,
+            "role": self.role,
+            "breach_grade": self.breach_grade,
         }
 
     @classmethod
@@ -191,6 +195,8 @@ class Trajectory:
             status=str(d.get("status", "ok")),
             notes=list(d.get("notes", [])),
             clearance_profile=d.get("clearance_profile"),
+            role=str(d.get("role", "recommended")),
+            breach_grade=d.get("breach_grade"),
         )
 
 
