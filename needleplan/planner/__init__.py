@@ -1,7 +1,7 @@
 """Needle trajectory planning: approaches, search, safety checks, the plan model."""
 
 from needleplan.errors import PlanningError
-from needleplan.planner._angles import carm_views, clinical_angles_deg
+from needleplan.planner._angles import carm_views, clinical_angles_deg, procedure_position
 from needleplan.planner._evaluate import breach_grade
 from needleplan.planner._levels import MEDIAL_ANGLE_RANGE_DEG
 from needleplan.planner._plan import default_approach, evaluate_trajectory, plan, plan_level
@@ -15,6 +15,7 @@ __all__ = [
     "default_approach",
     "clinical_angles_deg",
     "carm_views",
+    "procedure_position",
     "breach_grade",
     "MEDIAL_ANGLE_RANGE_DEG",
     "PlanningError",

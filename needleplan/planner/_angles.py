@@ -23,11 +23,31 @@ import numpy as np
 from needleplan.geometry.carm import (bullseye_detector_lps, carm_angles_deg, format_carm_angles,
                                       progression_detector_lps)
 
-__all__ = ["unit", "clinical_angles_deg", "carm_views"]
+__all__ = ["unit", "clinical_angles_deg", "carm_views", "procedure_position"]
 
 _LEFT = np.array([1.0, 0.0, 0.0])
 _POST = np.array([0.0, 1.0, 0.0])
 _SUP = np.array([0.0, 0.0, 1.0])
+
+
+def procedure_position(scan_position: str | None, approach: str) -> str:
+    """Patient position on the table during the procedure, as a DICOM PatientPosition.
+
+    C-arm angles must be given for the position the patient has in the suite, not the one
+    of the diagnostic CT: transpedicular and parapedicular needles are placed prone,
+    anterolateral (cervical) ones supine.  Head- or feet-first is kept from the scan
+    (head first when unknown).  A CT acquired in the procedure position (e.g. prone for
+    CT guidance) therefore keeps its own position.
+
+    Examples
+    --------
+    >>> procedure_position("HFS", "transpedicular"), procedure_position("FFS", "bipedicular")
+    ('HFP', 'FFP')
+    >>> procedure_position(None, "anterolateral"), procedure_position("HFP", "anterolateral")
+    ('HFS', 'HFS')
+    """
+    head = "FF" if (scan_position or "").upper().startswith("FF") else "HF"
+    return head + ("S" if approach == "anterolateral" else "P")
 
 
 def unit(v) -> np.ndarray:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from needleplan.planner._angles import unit
-from needleplan.planner._evaluate import BONE_HU, depth_fraction, evaluate, vertebra_frame
+from needleplan.planner._angles import procedure_position, unit
+from needleplan.planner._evaluate import BONE_HU, LONGEST_NEEDLE_MM, depth_fraction, evaluate, vertebra_frame
 from needleplan.planner._maps import in_view, sample_volume, vertebra_maps
 from needleplan.planner.model import Check, needle_diameter_mm
 
@@ -266,7 +266,7 @@ def _lines(volume, anatomy, va, structures: NeckStructures, request) -> dict:
     view_pen = np.where(in_view(volume, skin_pts), 0.0, 3.0)
     # a neck path: skin reached within the needle, craniocaudal tilt (patient frame) <= 20 deg
     ok &= skin < len(s) - 1
-    ok &= s[np.minimum(skin, len(s) - 1)] <= request.needle_length_mm
+    ok &= s[np.minimum(skin, len(s) - 1)] <= (request.needle_length_mm or LONGEST_NEEDLE_MM)
     cc_patient = np.degrees(np.arctan2(hh[:, 2], np.abs(hh[:, 1])))
     ok &= np.abs(cc_patient) <= _MAX_CC_DEG
     ahead = maps.bone_sd(anatomy, tt[:, None, :] - np.arange(0.0, 6.0, 0.5)[None, :, None] * hh[:, None, :])
@@ -307,7 +307,7 @@ def plan_anterolateral(volume, anatomy, va, request):
     body_small = np.isfinite(va.body_depth_mm) and va.body_depth_mm < 18.0 and gauge == 11
     if body_small:
         reasons.append(f"small cervical body ({va.body_depth_mm:.0f} mm deep): a 13 or 15 G needle is usual")
-    pp = (volume.meta or {}).get("patient_position") or "HFS"
+    pp = procedure_position((volume.meta or {}).get("patient_position"), "anterolateral")
     first = None
     lines = _lines(volume, anatomy, va, structures, request)
     for g in [gauge] + [g for g in (13, 15) if g > gauge]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from needleplan.planner._angles import carm_views, clinical_angles_deg, unit
+from needleplan.planner._angles import carm_views, clinical_angles_deg, procedure_position, unit
 from needleplan.planner._maps import in_view, sample_volume, vertebra_maps
-from needleplan.planner.model import Check, Trajectory, needle_diameter_mm
+from needleplan.planner.model import STANDARD_NEEDLE_LENGTHS_MM, Check, Trajectory, needle_diameter_mm
 from needleplan.segmentation.model import level_label, level_name
 
 __all__ = ["evaluate", "breach_grade", "vertebra_frame", "depth_fraction", "APPROACHES",
@@ -22,7 +22,7 @@ APPROACHES = ("transpedicular", "bipedicular", "parapedicular", "anterolateral")
 STEP_MM = 0.5
 AIR_HU = -300.0        # below: air (skin = soft tissue -> air)
 BONE_HU = 250.0        # above, outside the target vertebra: bone in the way (rib, process)
-LONGEST_NEEDLE_MM = 150.0
+LONGEST_NEEDLE_MM = STANDARD_NEEDLE_LENGTHS_MM[-1]
 MIN_MEDIAL_DEG = -5.0     # planned transpedicular needles do not diverge more than this
 MAX_CC_DEG = 35.0         # nor tilt more than this craniocaudally (patient frame)
 ENDPLATE_MM = 4.0         # tip to each endplate, mm (cement into the disc)
@@ -99,7 +99,7 @@ def _ray_walls(maps, pts: np.ndarray, dirs: dict[str, np.ndarray], radius: float
 
 
 def evaluate(volume, anatomy, level, side: str, approach: str, skin_entry_lps, target_lps, *,
-             gauge: int = 11, needle_length_mm: float = 100.0, canal_margin_mm: float = 2.0,
+             gauge: int = 11, needle_length_mm: float | None = None, canal_margin_mm: float = 2.0,
              midline_limit_mm: float = 5.0, through_lps=None, patient_position: str | None = None,
              unipedicular: bool | None = None, structures=None) -> Trajectory:
     """Check one straight needle path; see :func:`needleplan.planner.evaluate_trajectory`."""
@@ -124,8 +124,8 @@ def evaluate(volume, anatomy, level, side: str, approach: str, skin_entry_lps, t
     ap, left, sup = vertebra_frame(va)
     transped = approach in ("transpedicular", "bipedicular")
     if patient_position is None:
-        patient_position = (volume.meta.get("patient_position") if hasattr(volume, "meta") else None) \
-            or ("HFS" if approach == "anterolateral" else "HFP")
+        patient_position = procedure_position(
+            volume.meta.get("patient_position") if hasattr(volume, "meta") else None, approach)
 
     # ---- samples from the target backward (s >= 0) and forward (s < 0)
     s = np.arange(-_FORWARD_MM, _MAX_PATH_MM + 1e-9, STEP_MM)
@@ -285,11 +285,15 @@ def evaluate(volume, anatomy, level, side: str, approach: str, skin_entry_lps, t
         add("other_vertebra", other_clear >= 0.0, other_clear, 0.0, "mm", "unsafe",
             "path stays out of the neighbouring vertebrae" if other_clear >= 0 else
             "path enters a neighbouring vertebra")
+    auto_length = needle_length_mm is None
+    if auto_length:  # the shortest standard needle that reaches
+        needle_length_mm = next((n for n in STANDARD_NEEDLE_LENGTHS_MM if length <= n), LONGEST_NEEDLE_MM)
     sev_len = "unsafe" if length > LONGEST_NEEDLE_MM else "warning"
     longer = f": longer than the {needle_length_mm:.0f} mm needle" + (
         f"; use a {LONGEST_NEEDLE_MM / 10:.0f} cm needle" if length <= LONGEST_NEEDLE_MM else "")
+    chosen = f"; {needle_length_mm / 10:.0f} cm needle" if auto_length else ""
     add("needle_length", length <= needle_length_mm, length, needle_length_mm, "mm", sev_len,
-        f"skin to target {length:.0f} mm" + ("" if length <= needle_length_mm else longer))
+        f"skin to target {length:.0f} mm" + (chosen if length <= needle_length_mm else longer))
     if not skin_in_view:
         add("skin_in_view", False, None, None, "", "warning",
             "the skin entry lies outside the CT field of view; path length is a lower bound")

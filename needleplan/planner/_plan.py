@@ -7,6 +7,7 @@ import datetime as _dt
 import numpy as np
 
 from needleplan.errors import PlanningError
+from needleplan.planner._angles import procedure_position
 from needleplan.planner._evaluate import evaluate
 from needleplan.planner._levels import level_flags, narrow_pedicle, thinner_gauge
 from needleplan.planner._pedicle_estimate import with_estimated_pedicles
@@ -33,11 +34,11 @@ def default_approach(level: str) -> str | None:
 
 def _position(volume, approach: str) -> str:
     pp = (volume.meta or {}).get("patient_position") if hasattr(volume, "meta") else None
-    return pp or ("HFS" if approach == "anterolateral" else "HFP")
+    return procedure_position(pp, approach)
 
 
 def evaluate_trajectory(volume, anatomy, level, side: str, approach: str, skin_entry_lps, target_lps, *,
-                        gauge: int = 11, needle_length_mm: float = 100.0, canal_margin_mm: float = 2.0,
+                        gauge: int = 11, needle_length_mm: float | None = None, canal_margin_mm: float = 2.0,
                         midline_limit_mm: float = 5.0, through_lps=None,
                         patient_position: str | None = None) -> Trajectory:
     """Run every safety check on a needle path given by hand.
@@ -60,10 +61,11 @@ def evaluate_trajectory(volume, anatomy, level, side: str, approach: str, skin_e
     target_lps : (3,) array_like
         The tip, LPS mm.
     gauge, needle_length_mm, canal_margin_mm, midline_limit_mm
-        Needle and limits (see :class:`PlanRequest`).
+        Needle and limits (see :class:`PlanRequest`); ``needle_length_mm=None`` picks the
+        shortest standard needle (10 or 15 cm) that reaches.
     patient_position : str, optional
-        DICOM PatientPosition for the C-arm angles; default from ``volume.meta``, else
-        HFP (HFS for anterolateral).
+        DICOM PatientPosition the C-arm angles assume; default: the procedure position
+        (:func:`procedure_position`: prone for pedicle routes, supine for anterolateral).
 
     Returns
     -------
@@ -343,7 +345,7 @@ def _check_request(request: PlanRequest) -> None:
     if request.approach not in _REQUEST_APPROACHES:
         raise ValueError(f"approach {request.approach!r} is not one of {', '.join(_REQUEST_APPROACHES)}")
     needle_diameter_mm(request.gauge)
-    if not (20.0 <= float(request.needle_length_mm) <= 300.0):
+    if request.needle_length_mm is not None and not (20.0 <= float(request.needle_length_mm) <= 300.0):
         raise ValueError(f"needle_length_mm {request.needle_length_mm!r} must be 20-300 mm")
     if not (0.0 <= float(request.canal_margin_mm) <= 10.0):
         raise ValueError(f"canal_margin_mm {request.canal_margin_mm!r} must be 0-10 mm")
@@ -390,7 +392,7 @@ def plan(volume, anatomy, request: PlanRequest | None = None, *, progress=None) 
                  "shape": [int(x) for x in volume.shape],
                  "spacing_mm": [round(float(x), 4) for x in volume.spacing_mm],
                  "segmentation": getattr(anatomy, "method", None)}
-    if not pp:
-        out.input["patient_position_assumed"] = "HFP (prone) for transpedicular, HFS for anterolateral"
+    out.input["procedure_position"] = {"transpedicular": procedure_position(pp, "transpedicular"),
+                                       "anterolateral": procedure_position(pp, "anterolateral")}
     return out
 

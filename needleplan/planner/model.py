@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = [
     "PLAN_SCHEMA",
+    "STANDARD_NEEDLE_LENGTHS_MM",
     "NEEDLE_GAUGES_MM",
     "needle_diameter_mm",
     "Check",
@@ -22,6 +23,9 @@ __all__ = [
 ]
 
 PLAN_SCHEMA = "needleplan.plan/1"
+
+#: Introducer needle lengths in stock (mm): 10 cm for most lumbar cases, 15 cm for large patients.
+STANDARD_NEEDLE_LENGTHS_MM: tuple[float, ...] = (100.0, 150.0)
 
 #: Outer diameter in mm of the introducer needle by gauge (Stubs' iron wire gauge).
 NEEDLE_GAUGES_MM: dict[int, float] = {8: 4.19, 10: 3.40, 11: 3.05, 13: 2.41, 15: 1.83}
@@ -133,6 +137,21 @@ class Trajectory:
     def name(self) -> str:
         return f"{self.level} {self.side}"
 
+    def procedure_position(self, scan_position: str | None = None) -> str:
+        """Patient position the C-arm angles of this trajectory assume (DICOM code).
+
+        The planner stores it in ``carm["patient_position"]``; otherwise it follows from
+        the approach (prone for pedicle routes, supine for anterolateral) and the
+        head/feet-first of ``scan_position``.  Every fluoroscopy view of the trajectory
+        must be built with this position so that pictures and angles agree.
+        """
+        pp = (self.carm or {}).get("patient_position")
+        if pp:
+            return str(pp)
+        from needleplan.planner._angles import procedure_position
+
+        return procedure_position(scan_position, self.approach)
+
     @property
     def length_mm(self) -> float:
         """Skin entry to target, mm."""
@@ -233,7 +252,7 @@ class PlanRequest:
     levels: list[str] | None = None  # None = every vertebra in view
     approach: str = "auto"  # auto | transpedicular | bipedicular | anterolateral | parapedicular
     gauge: int = 11
-    needle_length_mm: float = 100.0
+    needle_length_mm: float | None = None  # None: the shortest standard needle that reaches
     canal_margin_mm: float = 2.0
     midline_limit_mm: float = 5.0
 
@@ -245,7 +264,8 @@ class PlanRequest:
     @classmethod
     def from_dict(cls, d: dict) -> "PlanRequest":
         return cls(levels=d.get("levels"), approach=d.get("approach", "auto"),
-                   gauge=int(d.get("gauge", 11)), needle_length_mm=float(d.get("needle_length_mm", 100.0)),
+                   gauge=int(d.get("gauge", 11)),
+                   needle_length_mm=None if d.get("needle_length_mm") is None else float(d["needle_length_mm"]),
                    canal_margin_mm=float(d.get("canal_margin_mm", 2.0)),
                    midline_limit_mm=float(d.get("midline_limit_mm", 5.0)))
 

@@ -21,9 +21,7 @@ def phantom_files(tmp_path_factory):
 @pytest.mark.slow
 def test_plan_cli_writes_plan_and_labels(phantom_files, tmp_path, capsys, monkeypatch):
     """The command's plumbing, with the phantom's truth standing in for the segmentation."""
-    import needleplan._commands.plan as cmd
-
-    monkeypatch.setattr(cmd, "_segment", lambda volume, labels: _truth_on(volume))
+    monkeypatch.setattr("needleplan.segmentation.segment", lambda volume, labels=None, **kw: _truth_on(volume))
     out = tmp_path / "out"
     rc = main(["plan", str(phantom_files / "ct.nii.gz"), "--labels", str(phantom_files / "labels.nii.gz"),
                "--out", str(out), "--levels", "L2", "--anonymize"])
@@ -39,10 +37,12 @@ def test_plan_cli_writes_plan_and_labels(phantom_files, tmp_path, capsys, monkey
     assert set(t["carm"]) >= {"bullseye", "progression", "patient_position"}
     assert t["breach_grade"] == "A"
     text = (out / "plan.json").read_text()
-    assert str(phantom_files) not in text and "source" not in d["input"]
+    assert str(phantom_files) not in text and d["input"].get("source", "anonymised") == "anonymised"
     assert "series_uid" not in d["input"] and d["input"]["anonymized"] is True
     assert "PHANTOM" not in text and "NP-PHANTOM" not in text
-    assert "planning L2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "planning trajectories" in err and "L2: " in err
+    assert {p.name for p in out.iterdir()} >= {"plan.json", "plan.pdf", "plan.mrk.json", "vertebrae.nii.gz"}
 
 
 def _truth_on(volume):
