@@ -3,18 +3,18 @@
 Per trajectory ``<level>_<side>_bullseye.png`` and ``<level>_<side>_progression.png``,
 plus ``overview_ap.png`` and ``overview_lateral.png`` with every needle; each image shows
 the needle, the C-arm angles in large type, the patient position and orientation letters.
+Angles are for the procedure position (prone for pedicle routes, supine for anterolateral),
+whatever the CT's scan position.  The files are written by
+:func:`needleplan.report.exports.export_views` (the plan folder's views are the same).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from needleplan.errors import InputError, OutputError, PlanFileError
+from needleplan.errors import InputError, PlanFileError
 
 __all__ = ["add_parser", "run", "render_plan"]
 
@@ -38,52 +38,15 @@ def add_parser(sub):
     return p
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name)).strip("-") or "x"
+def render_plan(volume, plan, out_dir, *, size: int = 512, scan_position: str | None = None) -> list[Path]:
+    """Write the PNGs of every trajectory of ``plan`` and the overviews; returns the paths.
 
+    The same files as the plan folder's views (:func:`needleplan.report.exports.export_views`).
+    """
+    from needleplan.report.exports import export_views
 
-def _describe(traj) -> tuple[str, ...]:
-    parts = [f"{traj.gauge}G", f"{traj.length_mm:.0f} mm"]
-    if np.isfinite(traj.medial_angle_deg):
-        parts.append(f"medial {traj.medial_angle_deg:.0f}°")
-    if np.isfinite(traj.craniocaudal_angle_deg):
-        parts.append(f"cc {traj.craniocaudal_angle_deg:+.0f}°")
-    return ("  ".join(parts),)
-
-
-def render_plan(volume, plan, out_dir, *, size: int = 512, patient_position: str | None = None) -> list[Path]:
-    """Write the PNGs of every trajectory of ``plan`` and the overviews; returns the paths."""
-    from needleplan.geometry.annotate import save_png
-    from needleplan.geometry.fluoro import needle_of, overview_views, render_views, trajectory_views
-
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder '{out_dir}': {exc.strerror or exc}", path=out_dir) from exc
-    pp = patient_position or plan.input.get("patient_position") or volume.patient_position
-    needles = [needle_of(t) for t in plan.trajectories]
-    written: list[Path] = []
-    used: set[str] = set()
-    n = len(plan.trajectories)
-    for i, traj in enumerate(plan.trajectories, 1):
-        log.info("rendering %s %s (%d/%d)", traj.level, traj.side, i, n)
-        stem = f"{_safe(traj.level)}_{_safe(traj.side)}"
-        k = 2
-        while stem in used:
-            stem = f"{_safe(traj.level)}_{_safe(traj.side)}_{k}"
-            k += 1
-        used.add(stem)
-        rendered = render_views(volume, trajectory_views(traj, pp), needles=[needle_of(traj)], size=size,
-                                extra_lines=_describe(traj))
-        for kind in ("bullseye", "progression"):
-            written.append(save_png(rendered[kind].rgb, out_dir / f"{stem}_{kind}.png"))
-    if plan.trajectories:
-        log.info("rendering AP and lateral overviews")
-        rendered = render_views(volume, overview_views(plan.trajectories, pp), needles=needles, size=size)
-        for kind in ("ap", "lateral"):
-            written.append(save_png(rendered[kind].rgb, out_dir / f"overview_{kind}.png"))
-    return written
+    return list(export_views(plan, volume, out_dir, pixels=size, overviews=True,
+                             scan_position=scan_position).values())
 
 
 def run(args) -> int:

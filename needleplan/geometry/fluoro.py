@@ -1,6 +1,10 @@
 """The standard fluoroscopy views of a planned needle, rendered and labelled.
 
-Used by ``needleplan render``, the PDF report and the GUI.  Trajectories are duck-typed
+The one place that builds a trajectory's views (:func:`trajectory_views`) and renders them
+(:func:`render_trajectory`): ``needleplan render``, the plan folder's PNGs
+(:func:`needleplan.report.exports.export_views`), the PDF report and the GUI all use it.
+``patient_position`` is the position during the *procedure* (prone for pedicle routes):
+callers pass ``traj.procedure_position(scan_position)``.  Trajectories are duck-typed
 (anything with ``level``, ``side``, ``skin_entry_lps``, ``bone_entry_lps``,
 ``target_lps``, ``needle_diameter_mm`` and optionally ``needle_length_mm``, such as
 :class:`needleplan.planner.model.Trajectory`), so geometry does not import the planner.
@@ -17,7 +21,8 @@ from needleplan.geometry.annotate import annotate
 from needleplan.geometry.drr import DRR, render_drr
 from needleplan.geometry.views import CArmGeometry, CArmView
 
-__all__ = ["RenderedView", "trajectory_views", "overview_views", "render_views", "needle_of"]
+__all__ = ["RenderedView", "trajectory_views", "overview_views", "render_views", "render_trajectory",
+           "needle_of"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,10 +77,51 @@ def overview_views(trajectories, patient_position: str | None, *, center_lps=Non
 
 
 def render_views(volume, views_by_kind: dict[str, CArmView], *, needles=(), size: int | None = None,
-                 step_mm: float | None = None, extra_lines: tuple[str, ...] = ()) -> dict[str, RenderedView]:
-    """Render and annotate each view with the given needles drawn in."""
+                 step_mm: float | None = None, extra_lines: tuple[str, ...] = (),
+                 annotated: bool = True) -> dict[str, RenderedView]:
+    """Render each view with the given needles drawn in.
+
+    ``annotated`` labels the image like a monitor (:func:`~needleplan.geometry.annotate.annotate`);
+    False gives the plain display image as RGB (for callers that draw their own labels).
+    """
     out = {}
     for kind, view in views_by_kind.items():
         drr = render_drr(volume, view, size=size, step_mm=step_mm, needles=needles)
-        out[kind] = RenderedView(kind, drr, annotate(drr, extra_lines=extra_lines))
+        rgb = (annotate(drr, extra_lines=extra_lines) if annotated
+               else np.repeat(np.asarray(drr.display, np.uint8)[:, :, None], 3, axis=2))
+        out[kind] = RenderedView(kind, drr, rgb)
     return out
+
+
+def render_trajectory(volume, traj, patient_position: str | None, *, size: int | None = None,
+                      step_mm: float | None = None, needles=None, extra_lines: tuple[str, ...] = (),
+                      annotated: bool = True, geometry: CArmGeometry | None = None) -> dict[str, RenderedView]:
+    """The bull's-eye and progression pictures of one trajectory.
+
+    Parameters
+    ----------
+    volume : Volume
+        CT in HU.
+    traj : Trajectory-like
+        See the module docstring.
+    patient_position : str or None
+        Position during the procedure (``traj.procedure_position(scan_position)``).
+    size : int, optional
+        Detector matrix (pixels per side); default the geometry's (512).
+    step_mm : float, optional
+        Sampling step (see :func:`~needleplan.geometry.drr.render_drr`).
+    needles : sequence of (entry_lps, target_lps, diameter_mm), optional
+        Default: this trajectory's needle (:func:`needle_of`).
+    extra_lines : tuple of str
+        Caption lines under the title (annotated images only).
+    annotated : bool
+        Burn in angles, position and orientation letters.
+
+    Returns
+    -------
+    dict
+        ``{'bullseye': RenderedView, 'progression': RenderedView}``.
+    """
+    needles = [needle_of(traj)] if needles is None else list(needles)
+    return render_views(volume, trajectory_views(traj, patient_position, geometry=geometry), needles=needles,
+                        size=size, step_mm=step_mm, extra_lines=extra_lines, annotated=annotated)

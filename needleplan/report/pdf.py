@@ -335,8 +335,10 @@ def _kv_table(rows, widths) -> Table:
 def _trajectory_section(t, volume, anatomy, plan, images: dict) -> list:
     from needleplan.geometry.carm import format_carm_angles
 
-    pp = plan.input.get("patient_position") or (volume.meta.get("patient_position") if volume is not None else None)
-    ang = carm_angles(t, pp)
+    scan_pp = plan.input.get("patient_position") or (
+        volume.meta.get("patient_position") if volume is not None else None)
+    pp = t.procedure_position(scan_pp)  # the C-arm angles and pictures are for the procedure
+    ang = carm_angles(t, scan_pp)
     title = Table([[Paragraph(f"{esc(t.name)} <font size=9 color='#5b6470'>· {esc(t.approach)} · "
                               f"{t.gauge} G ({_f(t.needle_diameter_mm, 2)} mm) · "
                               f"{_f(t.needle_length_mm, 0)} mm needle</font>", STYLES["h1"]),
@@ -364,12 +366,12 @@ def _trajectory_section(t, volume, anatomy, plan, images: dict) -> list:
                                    letters=s.letters, mm_per_px=s.mm_per_px, caption=cap))
     fl = {k: (v, None) for k, v in supplied.items() if k in ("bullseye", "progression")}
     if volume is not None and len(fl) < 2:
-        fl = {**fluoro_images(volume, t, pp), **fl}
+        fl = {**fluoro_images(volume, t, scan_pp), **fl}
     for view, label in (("bullseye", "Bull's-eye"), ("progression", "Progression")):
         text = format_carm_angles(*ang[view])
         rgb, letters = fl.get(view, (None, None))
         pics.append(AnnotatedImage(rgb, img_w, title=f"{label} view · {text}", letters=letters,
-                                   caption=f"Simulated fluoroscopy, patient {pp or 'HFP (assumed)'}",
+                                   caption=f"Simulated fluoroscopy, patient {pp}",
                                    placeholder="simulated fluoroscopy not available"))
     grid = Table([[pics[0], pics[1]], [pics[2], pics[3]]], colWidths=[img_w + 3 * mm] * 2)
     grid.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 3 * mm),
@@ -386,7 +388,7 @@ def _trajectory_section(t, volume, anatomy, plan, images: dict) -> list:
         ("Target", f"{_f(t.target_to_midline_mm)} mm from midline, depth {_f(t.target_depth_fraction, 2)}"),
         ("Bull's-eye C-arm", f"<b>{esc(format_carm_angles(*ang['bullseye']))}</b>"),
         ("Progression C-arm", f"<b>{esc(format_carm_angles(*ang['progression']))}</b>"),
-        ("Patient position", esc(pp or "HFP (assumed)")),
+        ("Patient position", esc(pp if scan_pp in (None, pp) else f"{pp} (CT scanned {scan_pp})")),
     ]
     if getattr(t, "breach_grade", None):
         key.append(("Breach grade", f"Gertzbein-Robbins {esc(t.breach_grade)}"))

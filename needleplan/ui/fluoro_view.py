@@ -24,15 +24,17 @@ FULL_STEP_MM = 2.0  # and for the resting view (the report renders at full resol
 
 
 def make_view(kind: str, traj, patient_position: str | None, *, pixels: int = 256):
-    """The C-arm view of ``kind`` ('bullseye' | 'progression') for a trajectory."""
-    from needleplan.geometry.views import CArmGeometry, bullseye_view, progression_view
+    """The C-arm view of ``kind`` ('bullseye' | 'progression') for a trajectory.
 
-    geom = CArmGeometry(detector_pixels=int(pixels))
-    if kind == "bullseye":
-        return bullseye_view(traj.skin_entry_lps, traj.target_lps, patient_position,
-                             isocenter_lps=traj.bone_entry_lps, label=f"{traj.name} bull's-eye", geometry=geom)
-    return progression_view(traj.skin_entry_lps, traj.target_lps, patient_position, side=traj.side,
-                            label=f"{traj.name} progression", geometry=geom)
+    ``patient_position`` is the CT's; the view is built for the procedure position
+    (``traj.procedure_position(patient_position)``) by
+    :func:`needleplan.geometry.fluoro.trajectory_views`, like the report's pictures.
+    """
+    from needleplan.geometry.fluoro import trajectory_views
+    from needleplan.geometry.views import CArmGeometry
+
+    pp = traj.procedure_position(patient_position) if hasattr(traj, "procedure_position") else patient_position
+    return trajectory_views(traj, pp, geometry=CArmGeometry(detector_pixels=int(pixels)))[kind]
 
 
 def render_image(volume, view, *, preview: bool = False, needles=()):
