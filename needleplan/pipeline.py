@@ -170,7 +170,8 @@ def write_plan_outputs(out_dir: str | os.PathLike, plan, volume, anatomy, *, ano
 def run_plan_job(path: str | os.PathLike, out_dir: str | os.PathLike, *, levels=None, approach: str = "auto",
                  gauge: int = 11, needle_length_mm: float | None = None, canal_margin_mm: float = 2.0,
                  labels=None, series_uid: str | None = None, anonymize: bool = False,
-                 views: bool = False, progress: Progress | None = None) -> PlanJobResult:
+                 views: bool = False, label_formats: tuple[str, ...] = (".nii.gz",),
+                 progress: Progress | None = None) -> PlanJobResult:
     """Load a CT, segment the spine, plan the levels and write the plan folder.
 
     ``needleplan plan``, ``needleplan demo`` and the GUI's batch planning all call this.
@@ -200,6 +201,8 @@ def run_plan_job(path: str | os.PathLike, out_dir: str | os.PathLike, *, levels=
         See :func:`write_plan_outputs`.
     views : bool
         Also write the fluoroscopy PNGs.
+    label_formats : tuple of str
+        Suffixes of the label maps written (``".nii.gz"``, ``".nrrd"``, ``".mha"``).
     progress : callable, optional
         ``progress(done, total, what)`` for every step.
 
@@ -257,7 +260,8 @@ def run_plan_job(path: str | os.PathLike, out_dir: str | os.PathLike, *, levels=
     the_plan = _with_input(the_plan, volume, path)
     the_plan.input["segmentation"] = anatomy.method
     step(3, "writing the plan")
-    files = write_plan_outputs(out_dir, the_plan, volume, anatomy, anonymize=anonymize, views=views)
+    files = write_plan_outputs(out_dir, the_plan, volume, anatomy, anonymize=anonymize, views=views,
+                               label_formats=tuple(label_formats))
     return PlanJobResult(anonymised_plan(the_plan, volume, anonymize=anonymize), volume, anatomy, files)
 
 

@@ -28,6 +28,8 @@ def add_parser(sub):
                                                      "(VerSe or TotalSegmentator NIfTI)")
     p.add_argument("--series", metavar="UID", help="SeriesInstanceUID to use from a DICOM folder")
     p.add_argument("--views", action="store_true", help="also write bull's-eye and progression PNGs")
+    p.add_argument("--label-formats", nargs="+", default=["nii.gz"], choices=("nii.gz", "nrrd", "mha"),
+                   metavar="FMT", help="label map formats: nii.gz (default), nrrd, mha")
     p.add_argument("--anonymize", action="store_true",
                    help="leave the patient's identity, UIDs and the input path out of every output")
     p.set_defaults(func=run)
@@ -46,7 +48,8 @@ def run(args) -> int:
     job = run_plan_job(args.path, args.out, levels=args.levels, approach=args.approach, gauge=args.gauge,
                        needle_length_mm=args.needle_length, canal_margin_mm=args.canal_margin,
                        labels=args.labels, series_uid=args.series, anonymize=args.anonymize,
-                       views=args.views, progress=progress)
+                       views=args.views, label_formats=tuple("." + f for f in args.label_formats),
+                       progress=progress)
     for lp in job.plan.levels:
         print(f"needleplan plan: {lp.level}: {lp.recommendation}"
               + (f" ({lp.reasons[0]})" if lp.reasons else ""), file=sys.stderr)

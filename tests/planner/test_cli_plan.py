@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from needleplan.cli import main
@@ -55,8 +56,14 @@ def _truth_on(volume):
 def test_plan_cli_with_real_segmentation_of_labels(phantom_files, tmp_path):
     out = tmp_path / "out"
     rc = main(["plan", str(phantom_files / "ct.nii.gz"), "--labels", str(phantom_files / "labels.nii.gz"),
-               "--out", str(out)])
+               "--out", str(out), "--label-formats", "nii.gz", "nrrd"])
     assert rc == 0
+    from needleplan.io import read_label_image
+
+    nii, aff_nii = read_label_image(out / "vertebrae.nii.gz")
+    nrrd, aff_nrrd = read_label_image(out / "vertebrae.nrrd")
+    assert np.array_equal(nii, nrrd) and np.allclose(aff_nii, aff_nrrd, atol=1e-4)
+    assert set(np.unique(nrrd)) == {0, 20, 21, 22}
     d = json.loads((out / "plan.json").read_text())
     assert {lv["level"] for lv in d["levels"]} == {"L1", "L2", "L3"}
     assert d["input"]["segmentation"].startswith("imported")
