@@ -25,6 +25,10 @@ __all__ = ["Segments", "split_levels", "disc_planes", "DiscPlane"]
 
 #: Lateral reach of a vertebra (transverse process tips) in body radii.
 LATERAL = 3.3
+#: Posterior reach (body radii behind the column centre) of the convex-hull body filling.
+HULL_POST = 0.9
+#: ... and at most this many mm (the body radius from the ring feature can be too large).
+HULL_POST_MAX_MM = 12.0
 
 
 @dataclass
@@ -95,7 +99,29 @@ def disc_planes(grid: WorkGrid, col: Column, discs: Discs, feature: np.ndarray) 
                     normal = nrm
                     p0 = p0 + (cen @ t) * t if abs(cen @ t) < half else p0
         out.append(DiscPlane(p0, normal / np.linalg.norm(normal), half))
+    # neighbouring discs differ by the wedge of one vertebra (lordosis/kyphosis, <= ~25 deg);
+    # a fit tilted further (the lumbosacral disc seen along a centreline that bends into
+    # the sacrum) is turned back toward its cranial neighbour
+    for k in range(len(out) - 2, -1, -1):
+        out[k].normal = _limit_turn(out[k].normal, out[k + 1].normal, MAX_DISC_TURN_DEG)
     return out
+
+
+#: Largest angle between the planes of neighbouring discs.
+MAX_DISC_TURN_DEG = 25.0
+
+
+def _limit_turn(n: np.ndarray, ref: np.ndarray, max_deg: float) -> np.ndarray:
+    """``n`` turned toward ``ref`` until the two are at most ``max_deg`` apart."""
+    cos = float(np.clip(n @ ref, -1.0, 1.0))
+    ang = np.arccos(cos)
+    lim = np.radians(max_deg)
+    if ang <= lim:
+        return n
+    w = n - cos * ref
+    w /= max(np.linalg.norm(w), 1e-9)
+    out = np.cos(lim) * ref + np.sin(lim) * w
+    return out / np.linalg.norm(out)
 
 
 def _hull_fill(mask2d: np.ndarray) -> np.ndarray:
@@ -157,6 +183,7 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
     markers = np.zeros(bone.shape, np.uint8)
     allowed = np.zeros(bone.shape, bool)
     zone3 = np.zeros(bone.shape, bool)
+    hull_zone = np.zeros(bone.shape, bool)
     z0 = int(col.z[0])
     # envelope of a vertebra around the body centre (mm): lateral, anterior, posterior
     ant, post = 1.8 * rmed, 7.5 * rmed
@@ -176,6 +203,9 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
         if outside:
             continue
         zone3[:, :, k] = ((dx / body_lat) ** 2 + (dy / np.where(dy > 0, body_post, body_ant)) ** 2) <= 1.0
+        # the solid body stops short of the canal (a hull over the pedicle roots fills its front)
+        hull_post = min(HULL_POST * rmed, HULL_POST_MAX_MM)
+        hull_zone[:, :, k] = ((dx / body_lat) ** 2 + (dy / np.where(dy > 0, hull_post, body_ant)) ** 2) <= 1.0
     bi, bj, bk = np.nonzero(zone3 & bone)
     pmm = np.column_stack([bi, bj, bk]) * sp
     piece_of = np.zeros(len(bi), np.int16)
@@ -188,11 +218,21 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
         piece_of[ok] = m
     keep = piece_of > 0
     markers[bi[keep], bj[keep], bk[keep]] = piece_of[keep]
+    # a body too short to keep beyond the end pieces (cut by the edge of the view) is
+    # still a body: it seeds "other bone" so that its neighbour does not grow into it
+    low, high = bounds_planes[0][0], bounds_planes[-1][1]
+    end = np.zeros(len(bi), bool)
+    if low is not None:
+        end |= low.distance(pmm) < -low.half_mm
+    if high is not None:
+        end |= high.distance(pmm) > high.half_mm
+    end &= ~keep
+    markers[bi[end], bj[end], bk[end]] = other
     # make each body solid: convex hull per axial slice and piece
     for m in range(1, n + 1):
         for k in np.unique(bk[piece_of == m]):
             sl = markers[:, :, k] == m
-            add = _hull_fill(sl) & (markers[:, :, k] == 0) & zone3[:, :, k]
+            add = _hull_fill(sl) & (markers[:, :, k] == 0) & hull_zone[:, :, k]
             markers[:, :, k][add] = m
     body_solid = markers > 0
     # watershed inside the envelope only: every bone voxel there belongs to some vertebra

@@ -12,8 +12,10 @@ Pipeline (no model weights; SimpleITK and scipy.ndimage):
 5. bodies between discs, made solid, seed a watershed over the bone that also grows the
    arches, processes and laminae; bone outside a vertebra's envelope (ribs, ilia) competes
    as "other bone" (:mod:`._v_label`);
-6. level names from the sacrum, the ribs and counting (:mod:`._levels`);
-7. labels mapped back onto the CT grid (nearest neighbour).
+6. level names from the sacrum, the ribs and counting (:mod:`._levels`); the sacral
+   label kept to S1 (:mod:`._v_sacrum`);
+7. labels mapped back onto the CT grid and re-drawn there along the CT's own bone
+   boundary (:mod:`._v_refine`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from needleplan.io.volume import Volume
 from needleplan.segmentation._bone import body_outline, bone_mask, enclosure_radius, make_work_grid, to_ct_grid
 from needleplan.segmentation._levels import name_levels
 from needleplan.segmentation._v_column import bodyness, find_column, find_discs
-from needleplan.segmentation._v_label import split_levels
+from needleplan.segmentation._v_label import disc_planes, split_levels
+from needleplan.segmentation._v_refine import OTHER, refine_labels
+from needleplan.segmentation._v_sacrum import cap_sacrum
 from needleplan.segmentation.model import VERSE_NAMES, level_label
 
 __all__ = ["VertebraSegmentation", "segment_vertebrae"]
@@ -160,19 +164,24 @@ def segment_vertebrae(volume: Volume, *, progress: Callable[[float, str], None] 
             continue
         lut[m] = lab
         confidence[int(lab)] = round(float(conf), 3)
+    lut[seg.n + 1] = OTHER
     work_labels = lut[seg.labels]
-    step(0.9, "mapping to the CT grid")
+    planes = disc_planes(grid, col, discs, feature)
+    work_labels, keep = cap_sacrum(grid, col, seg, discs, planes, work_labels, other=OTHER)
+    step(0.85, "mapping to the CT grid")
     # one resampling for both: VerSe ids (< 128) in the low bits, bone in the top bit
     both = to_ct_grid(work_labels | (bone.astype(np.uint8) << 7), grid, volume)
-    labels = both & 0x7F
     bone_ct = both >= 128
+    step(0.9, "refining outlines on the CT grid")
+    centre = grid.to_lps(col.points_ijk()[keep])[::-1]  # cranial -> caudal, stops at S1
+    labels = refine_labels(volume, both & 0x7F, work_spacing_mm=grid.spacing_mm)
+    del both
     present = set(int(x) for x in np.unique(labels)) - {0}
     confidence = {k: v for k, v in confidence.items() if k in present}
     if not confidence:
         raise SegmentationError(f"no spine found in {src}: no vertebra left after mapping to the CT grid")
     messages = list(naming.messages)
     messages.append("levels: " + ", ".join(VERSE_NAMES[k] for k in sorted(confidence)))
-    centre = grid.to_lps(col.points_ijk())[::-1]  # cranial -> caudal
     step(1.0, "vertebrae done")
     return VertebraSegmentation(labels=labels, bone=bone_ct, confidence=confidence,
                                 naming_confidence=float(naming.naming_confidence),

@@ -1,9 +1,10 @@
 """Classical vertebra segmentation (:func:`segment_vertebrae`): Dice and level naming.
 
 Real scans are segmented once per module.  Thresholds: the issue's targets (phantom
-Dice >= 0.95, real Dice >= 0.85) are not reached yet; they are kept as ``xfail`` tests so
-that reaching them shows up, while the plain tests guard the measured level (floors a
-little under today's figures) and the level identification, which must be right.
+Dice >= 0.95, real Dice >= 0.85) are reached only in part; the unmet ones are kept as
+``xfail`` tests (with the measured figures) so that reaching them shows up, while the
+plain tests guard the measured level (floors a little under today's figures) and the
+level identification, which must be right.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def test_phantom_levels_named_from_the_sacrum(lumbosacral):
         assert _identified(res.labels, ph.truth.labels, ph.volume, lab)
 
 
-@pytest.mark.parametrize("fixture, floor", [("thoracolumbar", 0.70), ("lumbosacral", 0.78)])
+@pytest.mark.parametrize("fixture, floor", [("thoracolumbar", 0.82), ("lumbosacral", 0.85)])
 def test_phantom_dice_floor(request, fixture, floor):
     ph, res = request.getfixturevalue(fixture)
     for lab in np.unique(ph.truth.labels):
@@ -97,8 +98,19 @@ def test_phantom_dice_floor(request, fixture, floor):
         assert d >= floor, f"{fixture} label {lab}: Dice {d:.3f} < {floor}"
 
 
-@pytest.mark.xfail(reason="issue 3 target Dice >= 0.95 on phantoms not reached: measured 0.73-0.87 "
-                          "(bone mask ~1 voxel too wide, 1.5 mm working grid)", strict=False)
+def test_phantom_outline_follows_the_ct_bone():
+    """Outlines re-drawn on the 1 mm CT grid (not the 1.5 mm working grid): lumbar phantom."""
+    ph = lumbar_phantom()
+    centre = ph.volume.to_lps(np.argwhere(ph.truth.labels == 21).mean(0))
+    res = segment_vertebrae(ph.volume, hint=("L2", centre))
+    for lab in (20, 21, 22):
+        d = _dice(res.labels == lab, ph.truth.labels == lab)
+        assert d >= 0.93, f"label {lab}: Dice {d:.3f} (measured 0.952-0.957)"
+
+
+@pytest.mark.xfail(reason="issue 3 target Dice >= 0.95 on phantoms not reached: thoracolumbar measured "
+                          "0.86-0.93 (rib necks kept in T11/T12); lumbar 0.95-0.96",
+                   strict=False)
 def test_phantom_dice_target(thoracolumbar):
     ph, res = thoracolumbar
     for lab in (18, 19, 20, 21):
@@ -137,14 +149,15 @@ def test_ts_abdomen_levels_identified(ts_abdomen):
 @pytest.mark.needs_data
 def test_ts_abdomen_dice_floor(ts_abdomen):
     vol, ref, res = ts_abdomen
-    floors = {19: 0.72, 20: 0.75, 21: 0.78, 22: 0.83, 23: 0.75, 24: 0.45}
+    floors = {19: 0.73, 20: 0.82, 21: 0.85, 22: 0.87, 23: 0.84, 24: 0.66}  # measured .75 .85 .88 .90 .87 .70
     for lab, floor in floors.items():
         d = _dice(res.labels == lab, ref == lab)
         assert d >= floor, f"label {lab}: Dice {d:.3f} < {floor}"
 
 
-@pytest.mark.xfail(reason="issue 3 target per-vertebra Dice >= 0.85 on ts-abdomen-3mm not reached "
-                          "(measured 0.53-0.88; L5/S1 split and arches)", strict=False)
+@pytest.mark.xfail(reason="issue 3 target per-vertebra Dice >= 0.85 on ts-abdomen-3mm not reached for "
+                          "T12 (0.75) and L5 (0.70, lower anterior body lost at the tilted L5/S1 disc); "
+                          "L1-L4 0.85-0.90; T12 loses its lower endplate to L1 and keeps rib necks", strict=False)
 @pytest.mark.needs_data
 def test_ts_abdomen_dice_target(ts_abdomen):
     vol, ref, res = ts_abdomen
@@ -159,7 +172,30 @@ def test_tptbox_pir_crop(tptbox):
     for lab in (21, 22, 23):
         assert _identified(res.labels, ref, vol, lab)
         d = _dice(res.labels == lab, ref == lab)
-        assert d >= 0.68, f"label {lab}: Dice {d:.3f}"
+        assert d >= 0.66, f"label {lab}: Dice {d:.3f} (measured 0.68/0.79/0.82)"
+
+
+@pytest.mark.xfail(reason="issue 3 target Dice >= 0.85 on tptbox not reached: measured 0.68/0.79/0.82 "
+                          "(L2 arch given to L3, partial-volume rim)", strict=False)
+@pytest.mark.needs_data
+def test_tptbox_dice_target(tptbox):
+    vol, ref, res = tptbox
+    for lab in (21, 22, 23):
+        assert _dice(res.labels == lab, ref == lab) >= 0.85
+
+
+@pytest.mark.needs_data
+def test_ts_abdomen_sacrum_kept_to_s1(ts_abdomen):
+    """The sacral label and the centreline stop near S1 (not in the coccyx, pelvis or femur)."""
+    vol, ref, res = ts_abdomen
+    raw, _ = read_label_image(require_shared("ts-abdomen-3mm", "totalseg-total.nii.gz"), like=vol)
+    s1 = np.asarray(raw) == 26
+    z_s1 = vol.to_lps(np.argwhere(s1))[:, 2]
+    pts = vol.to_lps(np.argwhere(res.labels == 26))
+    assert len(pts) > 0
+    assert np.mean(pts[:, 2] < z_s1.min() - 15.0) < 0.05
+    assert _dice(res.labels == 26, s1) >= 0.40  # measured 0.45 (TotalSegmentator's S1 only)
+    assert res.centerline_lps[-1, 2] >= z_s1.min() - 25.0
 
 
 @pytest.mark.needs_data
