@@ -90,6 +90,14 @@ def bench_sample(app, tmp):
     print(f"  drag update (check + 2 preview DRRs + repaint) {stats(loop)}")
     print(f"  re-check only (evaluate_trajectory)            {stats(ev)}")
     print(f"  resting views (2 x 320 px DRR, all needles)    {stats(full)}")
+    t0 = time.perf_counter()  # File > Export plan folder… (worker thread; the GUI keeps painting)
+    win.export_plan(tmp / "export", anonymize=True)
+    while win.busy:
+        app.processEvents()
+        time.sleep(0.002)
+    n = len(win.last_export or {})
+    print(f"  export plan folder ({len(p.trajectories)} trajectories, {n} files, anonymised) "
+          f"{time.perf_counter() - t0:.2f} s{'' if win.last_error is None else ' FAILED: ' + win.last_error}")
     win.session.modified = False
     win.close()
 

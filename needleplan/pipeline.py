@@ -1,6 +1,6 @@
 """The main job as one call: load -> segment -> plan -> write every plan output.
 
-``needleplan plan``, ``needleplan demo`` and the GUI's "save plan" all go through
+``needleplan plan``, ``needleplan demo`` and the GUI's "Export plan folder" all go through
 :func:`write_plan_outputs`, the single place that decides what a plan folder holds:
 
 =====================  ==========================================================

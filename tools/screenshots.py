@@ -5,8 +5,9 @@ Run under a (virtual) X server so that the VTK 3-D view draws::
     xvfb-run -a -s "-screen 0 1600x1000x24" python tools/screenshots.py --out /tmp/ui
 
 Cases: the bundled sample (``sample_data/dicom``, with its truth segmentation) and, when
-the shared data are present, a real scan (``ts-abdomen-3mm`` with its TotalSegmentator
-labels imported as ``--labels`` would).  With ``--pipeline`` also the sample and the real
+the shared data are present, issue 5's mouse path on real scans (Open, Import vertebra
+labels…, Plan… bipedicular, Export plan folder…): ``tptbox-l3-1.5mm`` (L3) and
+``ts-abdomen-3mm`` with its TotalSegmentator labels (L1-L3), with the dialogs.  With ``--pipeline`` also the sample and the real
 chest CT ``lidc0314`` opened and planned exactly as a user would (Open, then Plan).
 """
 
@@ -118,6 +119,59 @@ def shoot_pipeline(app, win, name: str, path, out: Path):
     print(f"wrote {f} ({len(win.session.trajectories)} trajectories; {win.last_error or 'no error'})")
 
 
+def _grab_widget(app, w, path: Path):
+    _wait(app, lambda: True)
+    w.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def walk(app, win, name: str, ct, labels, out: Path, *, levels=None, approach="bipedicular"):
+    """Issue 5's 'done' path as a user clicks it: Open, Import vertebra labels, Plan… (levels,
+    approach), look at the checks; then Export plan folder…  Screenshots of each dialog."""
+    win.session.modified = False
+    win.open_study(ct)
+    _wait(app, lambda: not win.busy)
+    if labels is not None:
+        win.import_labels(labels)
+        _wait(app, lambda: not win.busy)
+    win.plan_dialog()  # without labels: the built-in segmentation runs first, then the dialog opens
+    _wait(app, lambda: not win.busy, timeout_s=900)
+    if win.session.anatomy is None:
+        print(f"{name}: segmentation failed: {win.last_error}", file=sys.stderr)
+        return
+    dlg = win.active_dialog
+    for lv, cb in dlg.level_boxes.items():
+        cb.setChecked(levels is None or lv in levels)
+    dlg.approach.setCurrentText(approach)
+    _grab_widget(app, dlg, out / f"{name}-plan-dialog.png")
+    dlg.accept()
+    _wait(app, lambda: not win.busy, timeout_s=900)
+    ts = win.session.trajectories
+    print(f"{name}: {len(ts)} trajectories: " + ", ".join(f"{t.name} {t.approach} {t.status}" for t in ts)
+          + f" · {win.last_error or 'no error'}")
+    for lv in win.session.plan.levels:
+        print(f"   {lv.level}: {lv.recommendation} ({'; '.join(lv.reasons)})")
+    if ts:
+        win.session.select(0)
+        win.center_on_selected()
+    win.set_preset("Bone")
+    _wait(app, lambda: win.fluoro_idle)
+    f = out / f"{name}-window.png"
+    grab_window(win).save(str(f))
+    print(f"wrote {f}")
+    if ts:
+        win.export_plan_dialog()
+        dlg = win.active_dialog
+        dlg.folder.setText(str(out / f"{name}-export"))
+        _grab_widget(app, dlg, out / f"{name}-export-dialog.png")
+        dlg.accept()
+        _wait(app, lambda: not win.busy, timeout_s=300)
+        print(f"{name}: export: {win.status_msg.text()}")
+        f = out / f"{name}-after-export.png"
+        grab_window(win).save(str(f))
+        print(f"wrote {f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="/tmp/ui", help="folder for the PNGs")
@@ -159,11 +213,15 @@ def main(argv=None) -> int:
 
     from tests.conftest import shared_data_dir
 
+    tpt = shared_data_dir() / "tptbox-l3-1.5mm"
+    if (tpt / "sub-ct_label-22_ct.nii.gz").exists():
+        walk(app, win, "tptbox-l3", tpt / "sub-ct_label-22_ct.nii.gz", tpt / "sub-ct_seg-vert_label-22_msk.nii.gz",
+             out, levels=["L3"], approach="bipedicular")
     real = shared_data_dir() / "ts-abdomen-3mm"
     if (real / "ct.nii.gz").exists():
-        win.session.modified = False
-        shoot(app, win, "ts-abdomen", real / "ct.nii.gz", out,
-              labels=real / "totalseg-vertebrae-verse-labels.nii.gz", select=2)
+        walk(app, win, "ts-abdomen", real / "ct.nii.gz", real / "totalseg-total.nii.gz", out,
+             levels=["L1", "L2", "L3"], approach="bipedicular")
+        walk(app, win, "ts-abdomen-builtin", real / "ct.nii.gz", None, out, levels=None, approach="auto")
     chest = shared_data_dir() / "lidc0314-chest-1mm" / "dicom"
     if args.pipeline and chest.is_dir():  # a real DICOM series, mouse-only path (about 1-2 min)
         shoot_pipeline(app, win, "lidc0314-pipeline", chest, out)

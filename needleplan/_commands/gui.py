@@ -1,4 +1,4 @@
-"""`needleplan gui [PATH] [--plan plan.json]`: the desktop application."""
+"""`needleplan gui [PATH] [--plan plan.json] [--labels FILE]`: the desktop application."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ def add_parser(sub):
     p.add_argument("path", nargs="?", help="DICOM folder, DICOM file or NIfTI/NRRD/MHA file to open")
     p.add_argument("--plan", dest="plan_path", metavar="PLAN_JSON", help="plan.json to open with the study")
     p.add_argument("--series", dest="series_uid", metavar="UID", help="series to open from a DICOM folder")
+    p.add_argument("--labels", metavar="FILE",
+                   help="vertebra label map (TotalSegmentator or VerSe NIfTI/NRRD) to use instead of segmenting")
     p.add_argument("--auto-plan", action="store_true", help="segment and plan right after loading")
     p.set_defaults(func=run)
     return p
@@ -23,9 +25,14 @@ def run(args) -> int:
         raise InputError(f"'{args.path}' does not exist", path=args.path)
     if args.plan_path is not None and not Path(args.plan_path).is_file():
         raise InputError(f"plan file '{args.plan_path}' does not exist", path=args.plan_path)
+    if args.labels is not None and not Path(args.labels).exists():
+        raise InputError(f"label file '{args.labels}' does not exist", path=args.labels)
+    if args.labels is not None and args.path is None:
+        raise InputError("--labels needs the CT it belongs to: needleplan gui CT --labels FILE")
     from needleplan.ui import display_problem, run_gui
 
     problem = display_problem()
     if problem:
         raise NeedlePlanError(problem)
-    return run_gui(args.path, args.plan_path, series_uid=args.series_uid, auto_plan=args.auto_plan)
+    return run_gui(args.path, args.plan_path, series_uid=args.series_uid, auto_plan=args.auto_plan,
+                   labels=args.labels)

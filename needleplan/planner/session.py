@@ -171,6 +171,24 @@ class PlanSession:
         self._emit("selection_changed", self.selected)
         self._emit("history_changed")
 
+    def merge_plan(self, plan: Plan) -> None:
+        """Replace only the levels planned in ``plan``; other levels' trajectories stay (undoable).
+
+        Used when the user plans a few chosen levels of a study that already has a plan.
+        Trajectories and level entries are kept in cranio-caudal order.
+        """
+        new_levels = {lv.level for lv in plan.levels} | {t.level for t in plan.trajectories}
+        keep_t = [t for t in self.plan.trajectories if t.level not in new_levels]
+        keep_l = [lv for lv in self.plan.levels if lv.level not in new_levels]
+        merged = dataclasses.replace(
+            plan, trajectories=sorted(keep_t + list(plan.trajectories), key=lambda t: _level_order(t.level)),
+            levels=sorted(keep_l + list(plan.levels), key=lambda lv: _level_order(lv.level)),
+            input={**self.plan.input, **plan.input})
+        self.set_plan(merged, plan_path=self.plan_path, undoable=True)
+        first = next((i for i, t in enumerate(merged.trajectories) if t.level in new_levels), None)
+        if first is not None:
+            self.select(first)
+
     @property
     def patient_position(self) -> str | None:
         pp = None
@@ -477,3 +495,13 @@ def _fraction_along(a, b, p) -> float:
     if n2 == 0:
         return 0.5
     return float(np.clip((p - a) @ d / n2, 0.0, 1.0))
+
+
+def _level_order(name: str) -> int:
+    """Cranio-caudal rank of a level name (unknown names last)."""
+    from needleplan.segmentation.model import level_label
+
+    try:
+        return level_label(name)
+    except ValueError:
+        return 10_000

@@ -34,8 +34,11 @@ def _missing_toolkit() -> str | None:
     return None
 
 
-def run_gui(path=None, plan_path=None, *, series_uid: str | None = None, auto_plan: bool = False) -> int:
+def run_gui(path=None, plan_path=None, *, series_uid: str | None = None, auto_plan: bool = False,
+            labels=None) -> int:
     """Open the main window (optionally a study and a plan) and run until it closes.
+
+    ``labels``: a TotalSegmentator / VerSe vertebra label map used instead of segmenting.
 
     Returns the exit status: 0 after a normal close, 2 when no window can be shown (the
     reason is printed as one line on stderr).
@@ -46,4 +49,4 @@ def run_gui(path=None, plan_path=None, *, series_uid: str | None = None, auto_pl
         return 2
     from needleplan.ui.app import main_window_app
 
-    return main_window_app(path, plan_path, series_uid=series_uid, auto_plan=auto_plan)
+    return main_window_app(path, plan_path, series_uid=series_uid, auto_plan=auto_plan, labels=labels)

@@ -41,9 +41,13 @@ def _excepthook(exc_type, exc, tb):
             w.show_status(f"Internal error: {exc_type.__name__}: {exc} (details on the console)")
 
 
-def main_window_app(path=None, plan_path=None, *, series_uid=None, auto_plan=False) -> int:
+def main_window_app(path=None, plan_path=None, *, series_uid=None, auto_plan=False, labels=None) -> int:
     if path is not None and not Path(path).exists():
         raise InputError(f"'{path}' does not exist", path=path)
+    if labels is not None and not Path(labels).exists():
+        raise InputError(f"label file '{labels}' does not exist", path=labels)
+    if labels is not None and path is None:
+        raise InputError("--labels needs the CT it belongs to: needleplan gui CT --labels FILE")
     if plan_path is not None and not Path(plan_path).is_file():
         raise InputError(f"plan file '{plan_path}' does not exist", path=plan_path)
     app = get_app()
@@ -54,7 +58,7 @@ def main_window_app(path=None, plan_path=None, *, series_uid=None, auto_plan=Fal
     win.show()
     if path is not None:
         QTimer.singleShot(0, lambda: win.open_study(path, series_uid=series_uid, plan_path=plan_path,
-                                                    auto_plan=auto_plan))
+                                                    auto_plan=auto_plan, labels=labels))
     elif plan_path is not None:
         QTimer.singleShot(0, lambda: win.open_plan(plan_path))
     return int(app.exec())

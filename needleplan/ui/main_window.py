@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (QComboBox, QDockWidget, QGridLayout, QLabel, QMainW
 from needleplan.planner.session import PlanSession
 from needleplan.ui.dialogs import AddTrajectoryDialog, RenameLevelDialog
 from needleplan.ui.fluoro_view import FluoroView
+from needleplan.ui.plan_actions import PlanActions
 from needleplan.ui.plan_panel import PlanPanel
 from needleplan.ui.slice_view import SliceView
 from needleplan.ui.slicing import PRESETS, SliceGeometry
@@ -43,7 +44,7 @@ FLUORO_PIXELS = 320  # full DRR size in the window
 PREVIEW_PIXELS = 128  # while dragging
 
 
-class MainWindow(StudyActions, QMainWindow):
+class MainWindow(StudyActions, PlanActions, QMainWindow):
     """needleplan's workstation window.
 
     Parameters
@@ -78,6 +79,8 @@ class MainWindow(StudyActions, QMainWindow):
         self._dragging = False
         self._pending_move = None
         self.timings_ms: dict[str, list[float]] = {"move": [], "preview": [], "full": []}
+        self.last_export: dict | None = None
+        self._init_plan_actions()
 
         self._build_views(enable_3d)
         self._build_actions()
@@ -207,7 +210,18 @@ class MainWindow(StudyActions, QMainWindow):
         redo2.triggered.connect(self.redo)
         self.addAction(redo2)
         A["segment"] = self._act("Segment", self.run_segmentation, "Ctrl+G", "Find the vertebrae and pedicles")
-        A["plan"] = self._act("Plan", self.run_planning, "Ctrl+P", "Segment (if needed) and plan trajectories")
+        A["plan"] = self._act("Plan…", self.plan_dialog, "Ctrl+P",
+                              "Segment (if needed), choose levels and approach, plan trajectories")
+        A["import_labels"] = self._act("Import vertebra labels…", self.import_labels_dialog, "Ctrl+I",
+                                       "Use a TotalSegmentator / VerSe label map instead of the built-in segmentation")
+        A["export"] = self._act("Export plan folder…", self.export_plan_dialog, "Ctrl+E",
+                                "Write plan.json, plan.pdf, Slicer markups and label maps into a folder")
+        A["anonymize"] = self._act("Anonymise exports", self._anonymize_toggled, None,
+                                   "Leave patient name, ID, birth date, dates and UIDs out of every export",
+                                   checkable=True)
+        A["anonymize"].blockSignals(True)
+        A["anonymize"].setChecked(str(self.settings.value("anonymize", "false")).lower() in ("true", "1"))
+        A["anonymize"].blockSignals(False)
         A["add"] = self._act("Add trajectory…", self.add_trajectory_dialog, "Ctrl+N", "Add a trajectory")
         A["delete"] = self._act("Delete trajectory", lambda: self.delete_trajectory(self.session.selected),
                                 "Delete", "Delete the selected trajectory")
@@ -223,7 +237,8 @@ class MainWindow(StudyActions, QMainWindow):
                                     "Point the 3-D camera down the selected needle")
         A["goto"] = self._act("Go to needle", self.center_on_selected, "G", "Centre the slices on the selected needle")
         self.actions_ = A
-        for k, short in (("open", "Open"), ("save", "Save"), ("add", "Add"), ("delete", "Delete"),
+        for k, short in (("open", "Open"), ("save", "Save"), ("export", "Export"), ("plan", "Plan"),
+                         ("add", "Add"), ("delete", "Delete"),
                          ("reset", "Reset"), ("goto", "Go to needle"), ("needle_cam", "Needle view")):
             A[k].setIconText(short)
         st = self.style()
@@ -231,6 +246,7 @@ class MainWindow(StudyActions, QMainWindow):
 
         for k, icon in (("open", QStyle.StandardPixmap.SP_DirOpenIcon),
                         ("save", QStyle.StandardPixmap.SP_DialogSaveButton),
+                        ("export", QStyle.StandardPixmap.SP_DriveFDIcon),
                         ("undo", QStyle.StandardPixmap.SP_ArrowBack),
                         ("redo", QStyle.StandardPixmap.SP_ArrowForward),
                         ("plan", QStyle.StandardPixmap.SP_MediaPlay),
@@ -247,15 +263,17 @@ class MainWindow(StudyActions, QMainWindow):
         self.recent_menu = m.addMenu("Recent studies")
         self._fill_recent()
         m.addSeparator()
-        for k in ("open_plan", "save", "save_as"):
-            m.addAction(A[k])
+        m.addAction(A["import_labels"])
+        m.addSeparator()
+        for k in ("open_plan", "save", "save_as", None, "export", "anonymize"):
+            m.addSeparator() if k is None else m.addAction(A[k])
         m.addSeparator()
         m.addAction(A["quit"])
         m = mb.addMenu("&Edit")
         for k in ("undo", "redo", None, "add", "delete", "next", "prev", None, "rename"):
             m.addSeparator() if k is None else m.addAction(A[k])
         m = mb.addMenu("&Planning")
-        for k in ("segment", "plan"):
+        for k in ("segment", "import_labels", "plan"):
             m.addAction(A[k])
         m = mb.addMenu("&View")
         for k in ("labels", "reset", "goto", "needle_cam"):
@@ -268,25 +286,13 @@ class MainWindow(StudyActions, QMainWindow):
         A["keys"] = self._act("Mouse and keyboard…", self.show_help, "F1", "Mouse and keyboard controls")
         m.addAction(A["keys"])
 
-        tb = QToolBar("Main")
+        self.toolbar = tb = QToolBar("Main")
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(tb)
-        for k in ("open", "save", None, "undo", "redo", None, "plan", "add", "delete", None):
+        for k in ("open", "save", "export", None, "undo", "redo", None, "plan", "add", "delete", None):
             tb.addSeparator() if k is None else tb.addAction(A[k])
-        tb.addWidget(QLabel(" Approach "))
-        self.approach = QComboBox()
-        self.approach.addItems(["auto", "transpedicular", "bipedicular", "parapedicular", "anterolateral"])
-        self.approach.setToolTip("Approach requested from the planner")
-        tb.addWidget(self.approach)
-        tb.addWidget(QLabel(" Gauge "))
-        self.gauge = QComboBox()
-        for g in (8, 10, 11, 13, 15):
-            self.gauge.addItem(f"{g} G", g)
-        self.gauge.setCurrentIndex(2)
-        tb.addWidget(self.gauge)
-        tb.addSeparator()
         tb.addWidget(QLabel(" Window "))
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS) + ["Custom"])
@@ -483,6 +489,20 @@ class MainWindow(StudyActions, QMainWindow):
         t = self.session.selected_trajectory
         if t is not None:
             self.set_crosshair(t.target_lps)
+
+    def focus_on_plan(self):
+        """Zoom the slice views onto the planned needles (after planning; R fits again)."""
+        ts = self.session.trajectories
+        if not ts:
+            return
+        pts = np.array([p for t in ts for p in (t.skin_entry_lps, t.target_lps)])
+        t = self.session.selected_trajectory or ts[0]
+        self.set_crosshair(t.target_lps)
+        extent = float(np.max(np.ptp(pts, axis=0)))
+        field = float(np.clip(1.15 * extent + 20.0, 100.0, 280.0))  # the needles with their skin entries
+        center = (pts.min(axis=0) + pts.max(axis=0)) / 2
+        for v in self.views.values():
+            v.zoom_to(center, field)
 
     def look_down_needle(self):
         t = self.session.selected_trajectory

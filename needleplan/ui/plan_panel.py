@@ -33,6 +33,13 @@ def _fmt(x, unit="", digits=1) -> str:
     return f"{xf:.{digits}f}{(' ' + unit) if unit else ''}"
 
 
+def _fit_rows(tree: QTreeWidget, *, min_rows: int, max_rows: int) -> None:
+    """Size a flat list to its rows (between ``min_rows`` and ``max_rows``; it scrolls beyond)."""
+    n = min(max(tree.topLevelItemCount(), min_rows), max_rows)
+    row = tree.sizeHintForRow(0) if tree.topLevelItemCount() else tree.fontMetrics().height() + 4
+    tree.setFixedHeight(tree.header().sizeHint().height() + n * max(row, 1) + 2 * tree.frameWidth() + 2)
+
+
 def _section(text: str) -> QLabel:
     lab = QLabel(text)
     lab.setObjectName("sectionTitle")
@@ -89,10 +96,12 @@ class ClearanceProfile(QWidget):
             return x, y
 
         # zones: red below 0, amber below limit
-        for lo, hi, col in ((cmin, 0.0, "#f8514933"), (0.0, self.limit_mm, "#e3a21a26")):
+        for lo, hi, status, alpha in ((cmin, 0.0, "unsafe", 70), (0.0, self.limit_mm, "warning", 55)):
             _, y0 = xy(0, hi)
             _, y1 = xy(0, lo)
-            p.fillRect(QRectF(plot.left(), y0, plot.width(), y1 - y0), QColor(col))
+            col = QColor(STATUS_COLORS[status])  # (Qt reads 8-digit hex as #AARRGGBB: set alpha apart)
+            col.setAlpha(alpha)
+            p.fillRect(QRectF(plot.left(), y0, plot.width(), y1 - y0), col)
         # grid labels
         p.setPen(QColor(COLORS["muted"]))
         for val in (0.0, self.limit_mm, round(cmax / 2), round(cmax)):
@@ -145,7 +154,6 @@ class PlanPanel(QWidget):
         self.levels.setHeaderLabels(["Level", "Recommendation", "Findings"])
         self.levels.setRootIsDecorated(False)
         self.levels.setAlternatingRowColors(True)
-        self.levels.setMaximumHeight(130)
         self.levels.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.levels.itemDoubleClicked.connect(lambda it, _c: self.rename_requested.emit(it.text(0)))
         lay.addWidget(self.levels)
@@ -163,7 +171,6 @@ class PlanPanel(QWidget):
         self.trajs.setRootIsDecorated(False)
         self.trajs.setAlternatingRowColors(True)
         self.trajs.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.trajs.setMaximumHeight(170)
         h = self.trajs.header()
         h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         for c in (0, 2, 3, 4, 5):
@@ -201,6 +208,7 @@ class PlanPanel(QWidget):
         self.details.header().setMinimumSectionSize(60)
         self.details.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.details.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.details.header().setStretchLastSection(False)  # the measure names get the room
         self.details.setIndentation(10)
         lay.addWidget(self.details, 1)
         lay.addWidget(_section("Clearance along the needle"))
@@ -236,11 +244,12 @@ class PlanPanel(QWidget):
         for name in names:
             lv = s.level_plan(name)
             rec = lv.recommendation if lv else "–"
-            findings = "; ".join((lv.flags or []) + (lv.reasons or [])) if lv else ""
+            findings = "; ".join(f.replace("_", " ") for f in (lv.flags or [])) if lv else ""
+            findings = "; ".join(x for x in [findings] + list(lv.reasons if lv else []) if x)
             if s.anatomy is not None and lv is None:
                 try:
                     v = s.anatomy.vertebra(name)
-                    findings = "; ".join(v.flags)
+                    findings = "; ".join(f.replace("_", " ") for f in v.flags)
                 except ValueError:
                     pass
             it = QTreeWidgetItem([name, rec, findings])
@@ -252,6 +261,7 @@ class PlanPanel(QWidget):
             self.levels.addTopLevelItem(it)
         for c in range(2):
             self.levels.resizeColumnToContents(c)
+        _fit_rows(self.levels, min_rows=3, max_rows=9)
 
     def _fill_trajs(self):
         s = self.session
@@ -266,6 +276,7 @@ class PlanPanel(QWidget):
             it.setToolTip(1, f"{t.name} ({role}, {t.approach}): {t.status}")
             it.setData(0, Qt.ItemDataRole.UserRole, i)
             self.trajs.addTopLevelItem(it)
+        _fit_rows(self.trajs, min_rows=3, max_rows=12)
         if s.selected is not None and s.selected < self.trajs.topLevelItemCount():
             self.trajs.setCurrentItem(self.trajs.topLevelItem(s.selected))
         self.del_btn.setEnabled(s.selected is not None)
@@ -284,7 +295,10 @@ class PlanPanel(QWidget):
         if gi >= 0:
             self.gauge.setCurrentIndex(gi)
         col = STATUS_COLORS.get(t.status, STATUS_COLORS[None])
-        self.title.setText(f"{t.name} · {t.approach} · <span style='color:{col}'>{t.status.upper()}</span>")
+        n_ok = sum(bool(c.passed) for c in t.checks)
+        summary = f" · {n_ok}/{len(t.checks)} checks passed" if t.checks else " · not checked"
+        self.title.setText(f"{t.name} · {t.approach} · <span style='color:{col}'>{t.status.upper()}</span>"
+                           f"<span style='color:{COLORS['muted']}; font-weight:normal'>{summary}</span>")
         self.title.setTextFormat(Qt.TextFormat.RichText)
 
         def group(name):
@@ -297,6 +311,30 @@ class PlanPanel(QWidget):
             g.setExpanded(True)
             return g
 
+        if t.checks:
+            g = group("Checks")
+            for c in t.checks:
+                st = "ok" if c.passed else ("warning" if c.severity == "warning" else "unsafe")
+                mark = "✔" if c.passed else ("▲" if st == "warning" else "✖")
+                lim = "" if c.limit is None else _fmt(c.limit, c.unit)
+                label = f"{mark}  {c.name.replace('_', ' ').capitalize()}"
+                it = QTreeWidgetItem(g, [label, _fmt(c.value, c.unit), lim])
+                it.setForeground(0, QBrush(status_color(st)))
+                if not c.passed:
+                    it.setForeground(1, QBrush(status_color(st)))
+                if c.message:
+                    it.setToolTip(0, c.message)
+                    if not c.passed:  # why it failed, in the panel itself
+                        why = QTreeWidgetItem(it, [c.message, "", ""])
+                        why.setForeground(0, QBrush(QColor(COLORS["muted"])))
+                        why.setToolTip(0, c.message)
+                        why.setFirstColumnSpanned(True)
+                        it.setExpanded(True)
+        if t.notes:
+            g = group("Notes")
+            for n in t.notes:
+                it = QTreeWidgetItem(g, [n, "", ""])
+                it.setToolTip(0, n)
         g = group("Geometry")
         rows = [("Length skin → target", _fmt(t.length_mm, "mm")),
                 ("Medial angle", _fmt(t.medial_angle_deg, "°")),
@@ -321,25 +359,10 @@ class PlanPanel(QWidget):
         if t.clearance_mm:
             g = group("Clearances (needle surface)")
             for k, v in t.clearance_mm.items():
-                it = QTreeWidgetItem(g, [_CLEARANCE_NAMES.get(k, k.replace("_", " ")), _fmt(v, "mm"), ""])
+                it = QTreeWidgetItem(g, [_CLEARANCE_NAMES.get(k, k.replace("_", " ").capitalize()), _fmt(v, "mm"), ""])
                 if v is not None and np.isfinite(v):
                     it.setForeground(1, QBrush(QColor(STATUS_COLORS["unsafe"] if v < 0 else
                                                       STATUS_COLORS["warning"] if v < 2 else STATUS_COLORS["ok"])))
-        if t.checks:
-            g = group("Checks")
-            for c in t.checks:
-                st = "ok" if c.passed else ("warning" if c.severity == "warning" else "unsafe")
-                mark = "✔" if c.passed else ("▲" if st == "warning" else "✖")
-                lim = "" if c.limit is None else _fmt(c.limit, c.unit)
-                it = QTreeWidgetItem(g, [f"{mark}  {c.name.replace('_', ' ')}", _fmt(c.value, c.unit), lim])
-                it.setForeground(0, QBrush(status_color(st)))
-                if c.message:
-                    it.setToolTip(0, c.message)
-        if t.notes:
-            g = group("Notes")
-            for n in t.notes:
-                it = QTreeWidgetItem(g, [n, "", ""])
-                it.setToolTip(0, n)
         bone_depth = float(np.linalg.norm(t.bone_entry_lps - t.skin_entry_lps))
         self.profile.set_profile(t.clearance_profile, limit_mm=float(s.plan.request.canal_margin_mm),
                                  bone_entry_depth_mm=bone_depth)

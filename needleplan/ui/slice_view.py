@@ -137,6 +137,20 @@ class SliceView(QWidget):
         self.zoom, self.pan_mm = 1.0, np.zeros(2)
         self.update()
 
+    def zoom_to(self, center_lps, field_mm: float):
+        """Centre the view on ``center_lps`` showing about ``field_mm`` across (never less than fit)."""
+        if self.geom is None or self.width() < 2 or self.height() < 2:
+            return
+        nu, nv = self.geom.image_size(self.view)
+        pu, pv = self.geom.pixel_mm(self.view)
+        fit = min(self.width() / (nu * pu), self.height() / (nv * pv))
+        want = min(self.width(), self.height()) / max(float(field_mm), 1.0)
+        self.zoom = float(np.clip(want / fit, 1.0, 20.0))
+        uv = self.geom.c_to_uv(self.geom.lps_to_c(np.asarray(center_lps, float)), self.view)
+        base = np.array([(nu - 1) * pu / 2, (nv - 1) * pv / 2])
+        self.pan_mm = np.asarray(uv, float)[:2] * np.array([pu, pv]) - base
+        self.update()
+
     # ------------------------------------------------------------------ mapping
     def _scale(self) -> float:
         """Screen pixels per mm."""

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
-from needleplan.planner.model import Plan, PlanRequest
+from needleplan.planner.model import Plan
 from needleplan.ui.dialogs import SeriesPicker
 from needleplan.ui.fluoro_view import prepare_fluoro
 
 __all__ = ["StudyActions", "MAX_RECENT"]
 
 MAX_RECENT = 8
+BUSY_ACTIONS = ("plan", "segment", "open", "open_file", "import_labels", "export")  # off while a job runs
 
 
 class StudyActions:
@@ -29,7 +30,7 @@ class StudyActions:
         self.progress.show()
         self.cancel_btn.show()
         self.show_status(f"{label}…")
-        for k in ("plan", "segment", "open", "open_file"):
+        for k in BUSY_ACTIONS:
             self.actions_[k].setEnabled(False)
 
     def _job_progress(self, frac, what):
@@ -43,7 +44,7 @@ class StudyActions:
     def _job_finished(self, label, result, message, kind):
         self.progress.hide()
         self.cancel_btn.hide()
-        for k in ("plan", "segment", "open", "open_file"):
+        for k in BUSY_ACTIONS:
             self.actions_[k].setEnabled(True)
         if kind == "cancelled":
             self.show_status(f"{label}: cancelled")
@@ -73,8 +74,12 @@ class StudyActions:
         if path:
             self.open_study(path)
 
-    def open_study(self, path, *, series_uid: str | None = None, plan_path=None, auto_plan: bool = False):
-        """Load a study in the background (choosing a series when a folder holds several)."""
+    def open_study(self, path, *, series_uid: str | None = None, plan_path=None, auto_plan: bool = False,
+                   labels=None):
+        """Load a study in the background (choosing a series when a folder holds several).
+
+        ``labels``: a vertebra label map (TotalSegmentator / VerSe) imported right after loading.
+        """
         path = str(path)
         if self.busy:
             self.show_error("another step is still running; wait or press Cancel")
@@ -98,17 +103,17 @@ class StudyActions:
                         return
                 elif cts:
                     uid = cts[0].series_uid
-                self._load(path, uid, plan_path, auto_plan)
+                self._load(path, uid, plan_path, auto_plan, labels)
 
             self.runner.start("Scanning folder", scan, scanned)
         else:
-            self._load(path, series_uid, plan_path, auto_plan)
+            self._load(path, series_uid, plan_path, auto_plan, labels)
 
     def _pick_series_dialog(self, series) -> str | None:
         dlg = SeriesPicker(series, self)
         return dlg.selected_uid() if dlg.exec() else None
 
-    def _load(self, path, series_uid, plan_path, auto_plan):
+    def _load(self, path, series_uid, plan_path, auto_plan, labels=None):
         from needleplan.io import load_ct
 
         def load(progress):
@@ -119,14 +124,19 @@ class StudyActions:
 
         def loaded(volume):
             volume.meta.setdefault("source", str(path))
+            self.labels_path = None
             self.session.set_study(volume)
             self._add_recent(path)
             n = volume.meta.get("warnings") or []
             self.show_status(f"Loaded {Path(path).name}: {volume.shape[0]}×{volume.shape[1]}×{volume.shape[2]}, "
                              f"{' × '.join(f'{s:.2f}' for s in volume.spacing_mm)} mm"
                              + (f" · {len(n)} warning(s): {n[0]}" if n else "")
-                             + ("" if plan_path or auto_plan else " · press Plan (Ctrl+P)"))
-            if plan_path is not None:
+                             + ("" if plan_path or auto_plan or labels else " · press Plan (Ctrl+P)"))
+            if labels is not None:
+                self.import_labels(labels, then=self.run_planning if auto_plan and plan_path is None else None)
+                if plan_path is not None:
+                    self.open_plan(plan_path, allow_reload=False)
+            elif plan_path is not None:
                 self.open_plan(plan_path, allow_reload=False)
                 if self.auto_segment:
                     self.run_segmentation(quiet=True)
@@ -135,8 +145,12 @@ class StudyActions:
 
         self.runner.start("Loading CT", load, loaded)
 
-    def run_segmentation(self, _checked=False, *, then_open_plan=None, quiet: bool = False):
-        """Segment the open study in the background (``quiet``: no error box if unavailable)."""
+    def run_segmentation(self, _checked=False, *, then_open_plan=None, then=None, quiet: bool = False):
+        """Segment the open study in the background (``quiet``: no error box if unavailable).
+
+        Uses the imported label map (File > Import vertebra labels…) when there is one;
+        ``then()`` runs in the GUI thread after success.
+        """
         vol = self.session.volume
         if vol is None:
             self.show_error("no study open: open a CT first (Ctrl+O)")
@@ -150,10 +164,12 @@ class StudyActions:
             self.show_status(msg) if quiet else self.show_error(msg)
             return
 
+        labels = self.labels_path
+
         def seg(progress):
             from needleplan.segmentation import segment  # type: ignore[attr-defined]
 
-            return segment(vol, progress=progress)
+            return segment(vol, labels=labels, progress=progress)
 
         def done(anatomy):
             self.session.set_anatomy(anatomy)
@@ -161,41 +177,10 @@ class StudyActions:
                              + ", ".join(v.name for v in anatomy.sorted_vertebrae()))
             if then_open_plan is not None:
                 self.open_plan(then_open_plan)
+            if then is not None:
+                then()
 
         self.runner.start("Segmenting", seg, done)
-
-    def run_planning(self, _checked=False):
-        vol = self.session.volume
-        if vol is None:
-            self.show_error("no study open: open a CT first (Ctrl+O)")
-            return
-        if self.busy:
-            return
-        anatomy = self.session.anatomy
-        req = PlanRequest(approach=self.approach.currentText(), gauge=int(self.gauge.currentData()))
-
-        def work(progress):
-            from needleplan.planner import plan as make_plan  # type: ignore[attr-defined]
-
-            a = anatomy
-            if a is None:
-                from needleplan.segmentation import segment  # type: ignore[attr-defined]
-
-                a = segment(vol, progress=progress)
-            progress(0, 0, "planning trajectories")
-            return a, make_plan(vol, a, req, progress=progress)
-
-        def done(result):
-            a, plan = result
-            if a is not self.session.anatomy:
-                self.session.set_anatomy(a)
-            plan.input.setdefault("source", vol.meta.get("source"))
-            self.session.set_plan(plan, undoable=True)
-            ok = sum(t.status == "ok" for t in plan.trajectories)
-            self.show_status(f"Plan: {len(plan.trajectories)} trajectories ({ok} ok) at "
-                             f"{', '.join(lv.level for lv in plan.levels) or 'no level'}")
-
-        self.runner.start("Planning", work, done)
 
     def open_plan_dialog(self):
         start = self.settings.value("last_dir", str(Path.home()))

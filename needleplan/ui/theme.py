@@ -71,7 +71,43 @@ QTabBar::tab {{ background: {panel}; padding: 4px 10px; border: 1px solid {borde
 QTabBar::tab:selected {{ background: {panel2}; color: white; }}
 QScrollBar:vertical {{ background: {panel}; width: 10px; }}
 QScrollBar::handle:vertical {{ background: {border}; border-radius: 4px; min-height: 20px; }}
+QScrollBar:horizontal {{ background: {panel}; height: 10px; }}
+QScrollBar::handle:horizontal {{ background: {border}; border-radius: 4px; min-width: 20px; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ width: 0; height: 0; border: 0; background: none; }}
+QScrollBar::add-page, QScrollBar::sub-page {{ background: none; }}
+QAbstractScrollArea::corner {{ background: {panel}; border: 0; }}
+QCheckBox {{ spacing: 6px; background: transparent; }}
+QCheckBox::indicator, QGroupBox::indicator {{ width: 13px; height: 13px; border: 1px solid #6b737c;
+    border-radius: 2px; background: {panel2}; }}
+QCheckBox::indicator:hover {{ border-color: {accent}; }}
+QCheckBox::indicator:checked {{ background: {accent}; border-color: {accent}; image: url({check_svg}); }}
+QCheckBox::indicator:disabled {{ background: {bg}; border-color: {border}; }}
+QCheckBox:disabled {{ color: #5a6068; }}
+QGroupBox {{ border: 1px solid {border}; border-radius: 3px; margin-top: 8px; padding-top: 6px; }}
+QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: {muted}; }}
 """
+
+_CHECK_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="13" height="13" viewBox="0 0 13 13">'
+              '<path d="M2.5 6.8 L5.3 9.5 L10.5 3.5" fill="none" stroke="#0d1117" stroke-width="2"/></svg>')
+
+
+def _check_svg_path() -> str:
+    """A tick mark for checked boxes (style sheets take images from files only)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tempfile.gettempdir()) / f"needleplan-ui-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    f = d / "check.svg"
+    try:
+        if not f.is_file() or f.read_text() != _CHECK_SVG:
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / f".check-{os.getpid()}.svg"
+            tmp.write_text(_CHECK_SVG)
+            os.replace(tmp, f)
+    except OSError:  # read-only temp: a filled box still reads as checked
+        return ""
+    return f.as_posix()
 
 
 def apply_theme(app) -> None:
@@ -91,4 +127,4 @@ def apply_theme(app) -> None:
     pal.setColor(QPalette.ColorRole.ToolTipBase, c["panel2"])
     pal.setColor(QPalette.ColorRole.ToolTipText, c["text"])
     app.setPalette(pal)
-    app.setStyleSheet(_QSS.format(**COLORS))
+    app.setStyleSheet(_QSS.format(**COLORS, check_svg=_check_svg_path()))

@@ -136,3 +136,24 @@ def test_save_and_reopen_round_trip(session, tmp_path):
         assert np.allclose(a.skin_entry_lps, b.skin_entry_lps, atol=1e-3)
         assert a.status == b.status
     assert other.plan_path == out and not other.can_undo
+
+
+def test_merge_plan_replaces_only_the_planned_levels(session, study):
+    vol, anatomy, _ = study
+    before = {t.name: t.target_lps.copy() for t in session.trajectories if t.level == "L1"}
+    assert before and {t.level for t in session.trajectories} == {"L1", "L2"}
+    again = plan(vol, anatomy, PlanRequest(levels=["L2"], approach="bipedicular"))
+    session.merge_plan(again)
+    names = [t.name for t in session.trajectories]
+    assert [t.level for t in session.trajectories] == sorted(
+        (t.level for t in session.trajectories), key=lambda lv: ["L1", "L2"].index(lv))  # cranio-caudal
+    assert [n for n in names if n.startswith("L2")] == ["L2 left", "L2 right"]
+    assert all(t.approach == "bipedicular" for t in session.trajectories if t.level == "L2")
+    for t in session.trajectories:  # L1 untouched
+        if t.level == "L1":
+            assert np.allclose(t.target_lps, before[t.name])
+    assert [lv.level for lv in session.plan.levels] == ["L1", "L2"]
+    assert session.selected_trajectory.level == "L2" and session.modified
+    assert session.undo()  # one undo step brings the previous L2 back
+    assert [t.level for t in session.trajectories].count("L2") == len(
+        [t for t in study[2].trajectories if t.level == "L2"])

@@ -29,6 +29,16 @@ def test_gui_missing_path_exits_2(tmp_path):
     assert "does not exist" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def test_gui_missing_labels_exits_2(tmp_path):
+    ct = tmp_path / "ct.nii.gz"
+    ct.write_bytes(b"")
+    out = subprocess.run([sys.executable, "-m", "needleplan", "gui", str(ct), "--labels", str(tmp_path / "seg.nii.gz")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "seg.nii.gz" in lines[0] and "does not exist" in lines[0]
+
+
 @pytest.mark.parametrize("codes", ["LPS", "RAS", "PIR", "LAS"])
 def test_slice_geometry_any_orientation(codes):
     letters = {"L": (0, 1), "R": (0, -1), "P": (1, 1), "A": (1, -1), "S": (2, 1), "I": (2, -1)}

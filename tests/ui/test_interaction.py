@@ -208,14 +208,19 @@ def test_plan_button_segments_and_plans_in_background(win, qtbot):
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(50)
-    win.actions_["plan"].trigger()
+    win.actions_["plan"].trigger()  # segments first, then asks for levels and approach
     assert win.busy and win.cancel_btn.isVisibleTo(win)
     qtbot.waitUntil(lambda: not win.busy, timeout=240_000)
     timer.stop()
     assert win.last_error is None, win.last_error
     a = win.session.anatomy
     assert a is not None and len(a.vertebrae) >= 4
-    assert win.panel.levels.topLevelItemCount() >= 4
+    dlg = win.active_dialog
+    assert dlg is not None and sorted(dlg.level_boxes) == sorted(v.name for v in a.vertebrae.values())
+    qtbot.mouseClick(dlg.ok_button, Qt.MouseButton.LeftButton)  # plan every level
+    qtbot.waitUntil(lambda: not win.busy, timeout=240_000)
+    assert win.last_error is None, win.last_error
+    assert win.panel.levels.topLevelItemCount() >= 4 and win.session.trajectories
     # the GUI thread kept running while the worker segmented: no gap of more than 1 s
     gaps = np.diff(ticks)
     assert len(ticks) > 10 and gaps.max() < 1.0, gaps.max()
