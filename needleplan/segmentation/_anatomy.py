@@ -4,6 +4,14 @@ Each vertebra is analysed in a cropped box on a local grid aligned with its own 
 superior along the spine (from the neighbouring vertebrae), anterior from the canal
 centre toward the body centre, left completing the right-handed LPS frame.  Nothing
 assumes that the array axes are patient axes.
+
+Robustness to imperfect labels: a ring left open by the label is closed with CT bone
+next to it, or found in the bone of all levels together (a classical label map may give
+a vertebra's arch or pedicles a neighbour's label; its pedicles are then taken from all
+levels at the height of its body, and its body heights are not reported).  The canal is
+the hole in the bone of all levels.  A map of vertebral bodies only is reported as such.
+On coarse voxels (> 1.6 mm) pedicles are measured by coronal cuts with CT bone edges
+(:mod:`._pedicle_coarse`) and their axes mirrored about the midsagittal plane.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from needleplan.segmentation._canal import CanalSection, canal_on_ct, foramen_se
 from needleplan.segmentation._frame import LocalGrid, perpendicular_part, spine_axes, unit
 from needleplan.segmentation._heights import body_heights, genant_grade, posterior_wall_intact
 from needleplan.segmentation._landmarks import _Sampler, ap_walls, endplate_planes, pedicle_landmarks
+from needleplan.segmentation._pedicle_coarse import bone_level, coarse_pedicle
 from needleplan.segmentation._parts import BODY_WALL_MM, split_parts
 from needleplan.segmentation.model import (
     PART_BODY,
@@ -26,6 +35,7 @@ from needleplan.segmentation.model import (
     PART_PEDICLE_RIGHT,
     VERSE_NAMES,
     Anatomy,
+    PedicleLandmarks,
     VertebraAnatomy,
     level_name,
 )
@@ -36,6 +46,16 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 SACRUM = 26
+#: Voxels coarser than this (largest spacing, mm) have pedicles measured by coronal cuts.
+COARSE_SPACING_MM = 1.6
+#: Two pedicle axes within 8 degrees are taken to be the same pedicle's.
+COS_AGREE = float(np.cos(np.radians(8.0)))
+#: A label section this much wider (mm) than the coronal-cut width has something merged in.
+WIDER_MM = 3.0
+#: A pedicle axis turning outward by more than this (sin of 10 deg) is not a pedicle's.
+SIN_DIVERGE = float(np.sin(np.radians(10.0)))
+#: ... and by more than this (sin of 25 deg) the measurement is not trusted at all.
+SIN_DIVERGE_MAX = float(np.sin(np.radians(25.0)))
 #: The posterior wall cortex is only judged on voxels up to this size (mm).
 WALL_MAX_SPACING_MM = 2.0
 
@@ -83,7 +103,7 @@ def anatomy_from_labels(volume, labels, *, method: str = "imported", confidence:
         box = boxes[lab - 1]
         c = np.argwhere(lab8[box] == lab).mean(axis=0) + [s.start for s in box]
         centroids[lab] = c @ aff[:3, :3].T + aff[:3, 3]
-    axes = spine_axes(centroids)
+    axes = _axes_from_whole_vertebrae(centroids, {lab: boxes[lab - 1] for lab in present}, lab8.shape)
     spacing = volume.spacing_mm
     step = float(np.clip(spacing.min(), 0.6, 1.0))
     parts = np.zeros(lab8.shape, dtype=np.uint8)
@@ -108,6 +128,14 @@ def anatomy_from_labels(volume, labels, *, method: str = "imported", confidence:
         if piece is not None:
             pieces.append(piece)
     _grade_against_neighbours(vertebrae)
+    body_only = _body_only_levels(lab8, aff, vertebrae, boxes)
+    if body_only:
+        messages.append("the labels look like vertebral bodies only (" + ", ".join(body_only)
+                        + " reach no further back than a body): pedicles and canal need whole-vertebra "
+                        "labels, e.g. TotalSegmentator's 'total' task (vertebrae_*), not its body/VerSe-refined output")
+        for lab, va in vertebrae.items():
+            if va.name in body_only:
+                va.flags.append("label holds the vertebral body only: no pedicles or arch in it")
     if progress:
         progress(len(present), len(present) + 1, "spinal canal")
     canal = canal_on_ct(lab8.shape, aff, lab8, pieces)
@@ -119,6 +147,71 @@ def anatomy_from_labels(volume, labels, *, method: str = "imported", confidence:
     nc = [float(conf.get(l, 1.0)) for l in present]
     return Anatomy(labels=lab8, parts=parts, canal=canal, ijk_to_lps=aff, vertebrae=vertebrae, method=method,
                    naming_confidence=min(nc) if nc else 1.0, messages=messages)
+
+
+def _axes_from_whole_vertebrae(centroids: dict, boxes: dict, shape) -> dict:
+    """Local spine axes from the centroids of the vertebrae wholly in view.
+
+    The centroid of a vertebra cut by the edge of the scan is not its centre, and the
+    line from it to the next level can tilt by tens of degrees; such a vertebra takes the
+    axis of its nearest whole neighbour instead.
+    """
+    whole = {lab: c for lab, c in centroids.items()
+             if not any(b.start == 0 or b.stop == n for b, n in zip(boxes[lab], shape))}
+    axes = spine_axes(centroids)
+    if len(whole) < 2:
+        return axes
+    good = spine_axes(whole)
+    key = lambda lab: 19.5 if lab == 28 else lab  # noqa: E731
+    for lab in centroids:
+        if lab in good:
+            axes[lab] = good[lab]
+        else:
+            axes[lab] = good[min(good, key=lambda w: abs(key(w) - key(lab)))]
+    return axes
+
+
+#: A whole vertebra (body, canal, arch) is deeper than this along its AP axis (mm).
+WHOLE_VERTEBRA_DEPTH_MM = 52.0
+
+
+def _body_only_levels(lab8, aff, vertebrae: dict, boxes) -> list[str]:
+    """Names of the levels whose label is only a body, when most levels are like that.
+
+    A body-only label (TotalSegmentator's body masks, some refined VerSe exports) is at
+    most ~50 mm deep along the AP axis and no ring is found in it; a whole vertebra with
+    its arch is 60-100 mm deep.  Reported only when at least half the levels look so.
+    """
+    cand, n = [], 0
+    for lab, va in vertebrae.items():
+        if lab == SACRUM:
+            continue
+        n += 1
+        box = boxes[lab - 1]
+        pts = (np.argwhere(lab8[box] == lab) + [b.start for b in box]) @ aff[:3, :3].T
+        d = pts @ np.asarray(va.ap_axis_lps, float)
+        depth = float(np.percentile(d, 99) - np.percentile(d, 1))
+        if depth < WHOLE_VERTEBRA_DEPTH_MM and not va.pedicles:
+            cand.append(va.name)
+    return cand if n and len(cand) >= 0.5 * n else []
+
+
+def _symmetric_axes(va: VertebraAnatomy, *, medial: bool = True) -> None:
+    """Mirror the two pedicle axes about the midsagittal plane: mean sagittal tilt and,
+    when ``medial``, mean medial angle.  The pedicles of one vertebra are near mirror
+    images in its own frame; the tilt of a tall, short isthmus is poorly defined by its
+    sections (a few degrees of noise), and on coarse voxels so is the medial angle."""
+    left, ant = unit(va.left_lps), unit(va.ap_axis_lps)
+    up = np.cross(ant, left)
+    med, tilt = [], []
+    for p in va.pedicles.values():
+        a = p.axis_lps
+        med.append(np.arctan2(abs(a @ left), a @ ant))
+        tilt.append(np.arctan2(a @ up, a @ ant))
+    m, t = float(np.mean(med)), float(np.mean(tilt))
+    for (side, p), own in zip(va.pedicles.items(), med):
+        inward = -1.0 if side == "left" else 1.0
+        p.axis_lps = unit(ant + inward * np.tan(m if medial else own) * left + np.tan(t) * up)
 
 
 def _grade_against_neighbours(vertebrae: dict) -> None:
@@ -181,6 +274,73 @@ def _with_ct_bone(hu_crop, m, lab_crop, spacing, *, reach_mm: float = 4.0, bone_
     return ndi.binary_closing(aug, iterations=1).astype(np.float32)
 
 
+def _find_foramen(volume, lab8, lab, box, off, m, lps, center, sup, step):
+    """The foramen of one vertebra: in its own label, then completed with CT bone, then in
+    the bone of all levels.  Returns (grid, vf, vm, sec, ant, mf, union, flags, box, off):
+    the last two are the crop the masks refer to (wider when all levels were used)."""
+    aff = volume.ijk_to_lps
+    spacing = volume.spacing_mm
+    mf = m.astype(np.float32)
+    flags: list[str] = []
+    grid, vf, vm, sec, ant = _frame_and_foramen(mf, aff, off, lps, center, sup, step)
+    if sec is None:
+        # labels that miss the pedicles (an open ring): complete the ring with CT bone
+        # next to the vertebra that no other vertebra claims, and try again
+        aug = _with_ct_bone(volume.voxels[box], m, lab8[box], spacing)
+        if aug is not None:
+            got_aug = _frame_and_foramen(aug, aff, off, lps, center, sup, step)
+            if got_aug[3] is not None:
+                mf = aug
+                grid, vf, vm, sec, ant = got_aug
+                flags.append("vertebral ring completed from CT bone (the labels leave it open)")
+    union = None
+    if sec is None:
+        # the labels may split one vertebra's ring between levels (an arch or a pedicle
+        # given to a neighbour): the canal is the hole in the bone of all levels, in a box
+        # grown in the axial plane (the label may hold the body only) but not along the spine
+        big = _grow_box(box, aff, lab8.shape, sup, UNION_REACH_MM)
+        offb = np.array([b.start for b in big])
+        um = lab8[big] > 0
+        pts = (np.argwhere(um) + offb) @ aff[:3, :3].T + aff[:3, 3]
+        h_own = lps @ sup
+        along = pts @ sup
+        keep = (along >= h_own.min() - 2.0) & (along <= h_own.max() + 2.0)
+        um[tuple((np.argwhere(um)[~keep]).T)] = False
+        if um.any():
+            uf = _with_ct_bone(volume.voxels[big], um, lab8[big], spacing)
+            uf = um.astype(np.float32) if uf is None else uf
+            # centred on the thickest bone (the body), not on a label that may be mostly arch
+            dt = ndi.distance_transform_edt(um, sampling=spacing)
+            core = np.argwhere(dt >= 0.6 * dt.max()) + offb
+            center_u = (core @ aff[:3, :3].T + aff[:3, 3]).mean(axis=0) if len(core) else center
+            got_u = _frame_and_foramen(uf, aff, offb, pts[keep], center_u, sup, step)
+            if got_u[3] is not None:
+                grid, _, vm_u, sec, ant = got_u
+                box, off = big, offb
+                mf = (lab8[big] == lab).astype(np.float32)
+                vf = grid.sample(mf, aff, order=1, offset_ijk=off)
+                vm = vf >= 0.5
+                # the pedicles are measured in the labels of all levels without the CT bone
+                # that closed the ring (rib heads next to a thoracic pedicle)
+                um_f = um.astype(np.float32)
+                union = (um_f, grid.sample(um_f, aff, order=1, offset_ijk=off) >= 0.5)
+                flags.append("vertebral foramen found on the bone of all levels (the labels split this ring)")
+    return grid, vf, vm, sec, ant, mf, union, flags, box, off
+
+
+#: How far the box for the foramen in the bone of all levels reaches in the axial plane (mm).
+UNION_REACH_MM = 30.0
+
+
+def _grow_box(box, aff, shape, sup, reach_mm: float):
+    """``box`` grown by ``reach_mm`` along the CT axes that lie across the spine axis."""
+    cols = np.asarray(aff)[:3, :3]
+    spacing = np.linalg.norm(cols, axis=0)
+    across = np.abs((cols / spacing) .T @ sup) < 0.8
+    grow = np.where(across, np.ceil(reach_mm / spacing), 0).astype(int)
+    return tuple(slice(max(b.start - g, 0), min(b.stop + g, n)) for b, g, n in zip(box, grow, shape))
+
+
 def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
     aff = volume.ijk_to_lps
     spacing = volume.spacing_mm
@@ -197,20 +357,34 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
     if touches:
         flags.append("partly outside the field of view")
 
-    grid, vf, vm, sec, ant = _frame_and_foramen(mf, aff, off, lps, center, sup, step)
-    if sec is None:
-        # labels that miss the pedicles (an open ring): complete the ring with CT bone
-        # next to the vertebra that no other vertebra claims, and try again
-        aug = _with_ct_bone(volume.voxels[box], m, lab8[box], spacing)
-        if aug is not None:
-            got_aug = _frame_and_foramen(aug, aff, off, lps, center, sup, step)
-            if got_aug[3] is not None:
-                mf = aug
-                grid, vf, vm, sec, ant = got_aug
-                flags.append("vertebral ring completed from CT bone (the labels leave it open)")
+    sec = None
+    tries = [sup]
+    if sup[2] < np.cos(np.radians(10.0)):
+        tries.append(np.array([0.0, 0.0, 1.0]))  # the neighbours' line may mislead (odd labels)
+    for n_try, sup_try in enumerate(tries):
+        grid, vf, vm, sec, ant, mf_try, union, more, box_try, off_try = _find_foramen(
+            volume, lab8, lab, box, off, m, lps, center, sup_try, step)
+        if sec is not None or n_try == len(tries) - 1:
+            break
+    if sec is not None and n_try:
+        flags.append("spine axis taken as the patient's head-foot axis (the neighbours' line gave no foramen)")
+    sup = sup_try
+    mf = mf_try
+    if box_try is not box:  # the foramen was found in a wider box: work there
+        box, off = box_try, off_try
+        m = lab8[box] == lab
+    flags.extend(more)
     left = np.cross(sup, ant)
     if sec is None:
         flags.append("no closed vertebral foramen found")
+    canal_sec = sec
+    if sec is not None and union is None and lab != SACRUM:
+        # the canal is the hole in the bone of all levels: a label that also holds a
+        # neighbour's arch (or misses part of its own) must not shift or widen it
+        vu = grid.sample((lab8[box] > 0).astype(np.float32), aff, order=1, offset_ijk=off) >= 0.5
+        su = foramen_section(vu, grid)
+        if su is not None and su.area_mm2 <= sec.area_mm2 * 1.05:
+            canal_sec = su
 
     parts_local = split_parts(vm, grid, sec) if lab != SACRUM else np.where(vm, PART_BODY, 0).astype(np.uint8)
     if (parts_local > 0).any():
@@ -230,7 +404,7 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
     piece = None
     if sec is not None:
         zi = np.nonzero(vm.any(axis=(0, 1)))[0]
-        piece = (grid, sec, grid.lo_mm[2] + step * zi.min() - 3.0, grid.lo_mm[2] + step * zi.max() + 3.0)
+        piece = (grid, canal_sec, grid.lo_mm[2] + step * zi.min() - 3.0, grid.lo_mm[2] + step * zi.max() + 3.0)
     if lab == SACRUM:
         flags.append("sacrum: only the centre is measured")
         return va, piece
@@ -252,6 +426,10 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
         va.anterior_wall_lps = grid.to_lps((np.array([bc_local[0], y_ant, bc_local[2]]) - grid.lo_mm) / step)
         if body_cut:
             flags.append("body cut by the edge of the scan: heights not measured")
+        elif union is not None:
+            # a label that splits the ring between levels holds part of a body at most:
+            # its "heights" would report a collapse that is not there
+            flags.append("body heights not measured (the labels split this vertebra between levels)")
         else:
             bx = grid.lo_mm[0] + step * np.nonzero(body_local.any(axis=(1, 2)))[0]
             quarter = 0.25 * (bx.max() - bx.min())
@@ -276,7 +454,27 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
         if va.posterior_wall_intact is False:
             flags.append(f"posterior wall defect: cortical gap over {100 * gap:.0f}% of the wall behind the canal")
     if sec is not None:
-        sampler = _Sampler(mf, aff, off, lab8.shape)
+        sampler = _Sampler(mf if union is None else union[0], aff, off, lab8.shape)
+        ped_parts = parts_local
+        if union is not None:
+            # pedicles bridge the body and the arch whatever label the arch carries: take
+            # them from the bone of all levels, at the height of this vertebra's body
+            ped_parts = split_parts(union[1], grid, sec)
+            bz = np.nonzero(body_local.any(axis=(0, 1)))[0]
+            if len(bz):
+                zkeep = np.zeros(grid.shape[2], bool)
+                zkeep[max(bz.min() - 2, 0):bz.max() + 3] = True
+                ped_parts = np.where(zkeep[None, None, :], ped_parts, 0)
+        # coarse voxels: the general search on the label's cross-sections finds no clean
+        # narrowest part (3-voxel pedicles blur into body, facets and transverse process);
+        # coronal cuts of the smoothed label on the 1 mm local grid beside the canal do
+        coarse_field = (ndi.gaussian_filter(vf, 1.0 / step) if spacing.max() > COARSE_SPACING_MM else None)
+        bone_rel = None
+        if coarse_field is not None:
+            level = bone_level(volume.voxels[box], m, (lab8[box] > 0) & ~m)
+            if level is not None:
+                bone_rel = grid.sample(volume.voxels[box].astype(np.float32), aff, order=1, offset_ijk=off,
+                                       cval=-1000.0) - level
         hu_sampler = _Sampler(volume.voxels[box].astype(np.float32), aff, off, lab8.shape)
         edge = np.array(lab8.shape) - 1
         for side, code in (("left", PART_PEDICLE_LEFT), ("right", PART_PEDICLE_RIGHT)):
@@ -284,9 +482,38 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
             if len(on_ct) and (np.any(on_ct.min(0) == 0) or np.any(on_ct.max(0) == edge)):
                 flags.append(f"{side} pedicle cut by the edge of the scan: not measured")
                 continue
-            ped = pedicle_landmarks(side, parts_local == code, grid, sampler, left, ant, hu=hu_sampler)
+            if coarse_field is not None:
+                ped = coarse_pedicle(side, coarse_field, grid, sec, bone=bone_rel)
+                gen = pedicle_landmarks(side, parts_local == code, grid, sampler, left, ant, hu=hu_sampler)
+                if gen is not None and ped is not None and gen.axis_lps @ ped.axis_lps > COS_AGREE:
+                    # both found the same pedicle: the sections of the label give the finer
+                    # axis, centre and height; the CT's bone edges give the width
+                    ped = PedicleLandmarks(side=side, isthmus_center_lps=gen.isthmus_center_lps,
+                                           axis_lps=gen.axis_lps, width_mm=ped.width_mm, height_mm=gen.height_mm)
+            else:
+                ped = pedicle_landmarks(side, ped_parts == code, grid, sampler, left, ant, hu=hu_sampler)
+                cuts = coarse_pedicle(side, vf if union is None else union[1].astype(np.float32), grid, sec)
+                if ped is not None and cuts is not None and ped.width_mm > cuts.width_mm + WIDER_MM:
+                    # the narrowest label section is far wider than the transverse run
+                    # beside the canal: a rib head or facet merged into it (thoracic labels)
+                    ped = None
+                if ped is None:
+                    # no clean narrowest section (a pedicle merged with a rib head or a
+                    # facet in the labels): the coronal cuts beside the canal instead
+                    ped = cuts
+                    if ped is not None:
+                        flags.append(f"{side} pedicle measured on coronal cuts")
             if ped is None or ped.width_mm < 2.0 or ped.height_mm < 3.0:
                 flags.append(f"{side} pedicle not found")
+            elif (ped.axis_lps @ left) * (1.0 if side == "left" else -1.0) > SIN_DIVERGE_MAX:
+                # pedicles converge toward the body at every level from T1 to L5
+                flags.append(f"{side} pedicle not found (its measured axis diverges anteriorly)")
             else:
+                if (ped.axis_lps @ left) * (1.0 if side == "left" else -1.0) > SIN_DIVERGE:
+                    # a small outward turn is noise of a near-sagittal pedicle (T11-T12)
+                    ped.axis_lps = unit(ped.axis_lps - (ped.axis_lps @ left) * left)
+                    flags.append(f"{side} pedicle axis measured diverging: set sagittal")
                 va.pedicles[side] = ped
+    if len(va.pedicles) == 2:
+        _symmetric_axes(va, medial=coarse_field is not None)
     return va, piece
