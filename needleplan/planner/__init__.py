@@ -3,7 +3,7 @@
 from needleplan.errors import PlanningError
 from needleplan.planner._angles import carm_views, clinical_angles_deg, procedure_position
 from needleplan.planner._evaluate import breach_grade
-from needleplan.planner._levels import MEDIAL_ANGLE_RANGE_DEG
+from needleplan.planner._levels import MEDIAL_ANGLE_RANGE_DEG, medial_angle_window
 from needleplan.planner._plan import default_approach, evaluate_trajectory, plan, plan_level
 from needleplan.planner.model import (NEEDLE_GAUGES_MM, PLAN_SCHEMA, Check, LevelPlan, Plan, PlanRequest,
                                       Trajectory, needle_diameter_mm)
@@ -18,6 +18,7 @@ __all__ = [
     "procedure_position",
     "breach_grade",
     "MEDIAL_ANGLE_RANGE_DEG",
+    "medial_angle_window",
     "PlanningError",
     "Plan",
     "PlanRequest",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from needleplan.planner._angles import carm_views, clinical_angles_deg, procedure_position, unit
+from needleplan.planner._levels import medial_angle_window
 from needleplan.planner._maps import in_view, sample_volume, vertebra_maps
 from needleplan.planner.model import STANDARD_NEEDLE_LENGTHS_MM, Check, Trajectory, needle_diameter_mm
 from needleplan.segmentation.model import level_label, level_name
@@ -23,13 +24,26 @@ STEP_MM = 0.5
 AIR_HU = -300.0        # below: air (skin = soft tissue -> air)
 BONE_HU = 250.0        # above, outside the target vertebra: bone in the way (rib, process)
 LONGEST_NEEDLE_MM = STANDARD_NEEDLE_LENGTHS_MM[-1]
-MIN_MEDIAL_DEG = -5.0     # planned transpedicular needles do not diverge more than this
 MAX_CC_DEG = 35.0         # nor tilt more than this craniocaudally (patient frame)
 ENDPLATE_MM = 4.0         # tip to each endplate, mm (cement into the disc)
 VENTRAL_FRACTION = 0.65   # tip depth fraction from which it counts as ventral (anterior third ~0.67)
 _MAX_PATH_MM = 250.0
 _FORWARD_MM = 25.0
 _RAY_MM = 15.0
+
+
+GRADE_BEHIND_ISTHMUS_MM = 3.0   # the pedicle is graded from at least this far behind its isthmus
+
+
+def graded_start_mm(maps, side: str) -> float:
+    """Where (along the pedicle axis from the isthmus, mm) the needle must start to stay inside.
+
+    From 1 mm into the segmented pedicle part, but never later than
+    :data:`GRADE_BEHIND_ISTHMUS_MM` behind the isthmus (a pedicle part cut short by a coarse
+    segmentation must not leave the pedicle's posterior half unchecked).
+    """
+    s_min = maps.pedicle_extent.get(side, (-8.0, 8.0))[0]
+    return min(s_min + 1.0, -GRADE_BEHIND_ISTHMUS_MM)
 
 
 def breach_grade(breach_mm: float) -> str:
@@ -150,8 +164,8 @@ def evaluate(volume, anatomy, level, side: str, approach: str, skin_entry_lps, t
     target_in_bone = back[0] > 0
     ped = va.pedicles.get(side) if side in ("left", "right") else None
     if transped and ped is not None:
-        s_min = maps.pedicle_extent.get(side, (-8.0, 8.0))[0]
-        graded_all = ((back_pts - ped.isthmus_center_lps) @ unit(ped.axis_lps)) >= s_min + 1.0
+        s_min = graded_start_mm(maps, side)
+        graded_all = ((back_pts - ped.isthmus_center_lps) @ unit(ped.axis_lps)) >= s_min
     elif approach == "parapedicular":
         graded_all = depth_fraction(va, back_pts) >= 0.05
     else:
@@ -159,7 +173,9 @@ def evaluate(volume, anatomy, level, side: str, approach: str, skin_entry_lps, t
     if graded_all is not None:
         j_g = int(np.argmin(graded_all)) if not graded_all.all() else len(graded_all) - 1
         j_g = max(j_g, 1)
-        outside_runs = [(a, b) for a, b in _runs(back[j_g:] <= 0) if (b - a) * STEP_MM >= 1.5 or j_g + b >= len(back)]
+        # the bone entry is where the axis last enters the vertebra: a dip out of the bone behind
+        # the pedicle (a notch between the processes) puts the entry after it
+        outside_runs = _runs(back[j_g:] <= 0)
         j_entry = j_g + outside_runs[0][0] if outside_runs else len(back) - 1
     else:
         outside_runs = [(a, b) for a, b in _runs(back <= 0) if (b - a) * STEP_MM >= 1.5 or b == len(back)]
@@ -321,10 +337,13 @@ def evaluate(volume, anatomy, level, side: str, approach: str, skin_entry_lps, t
     med, cc = clinical_angles_deg(skin, target, side=side if side != "midline" else None,
                                   midline_x_mm=float(va.body_center_lps[0]))
     if transped or approach == "parapedicular":
-        ok_ang = med >= MIN_MEDIAL_DEG and abs(cc) <= MAX_CC_DEG
-        add("needle_angles", ok_ang, max(abs(cc), -med if med < 0 else 0.0), MAX_CC_DEG, "deg", "warning",
-            f"medial {med:.0f} deg, craniocaudal {cc:.0f} deg" + ("" if ok_ang else
-                                                                   " (diverging or very steep: check the plan)"))
+        lo, hi = medial_angle_window(name, approach)
+        add("medial_angle", lo <= med <= hi, med, lo if med < lo else hi, "deg", "warning",
+            f"medial angle {med:.0f} deg (usual at {name}: {lo:g} to {hi:g} deg)" + (
+                "" if lo <= med <= hi else (": diverging or too straight" if med < lo else ": too convergent")
+                + ", check the pedicle on the images"))
+        add("craniocaudal_angle", abs(cc) <= MAX_CC_DEG, abs(cc), MAX_CC_DEG, "deg", "warning",
+            f"craniocaudal angle {cc:.0f} deg (limit {MAX_CC_DEG:g} deg)")
     status = "ok"
     for c in checks:
         if not c.passed:

@@ -6,7 +6,8 @@ import numpy as np
 
 from needleplan.planner.model import NEEDLE_GAUGES_MM
 
-__all__ = ["level_flags", "narrow_pedicle", "thinner_gauge", "PEDICLE_SPARE_MM", "MEDIAL_ANGLE_RANGE_DEG"]
+__all__ = ["level_flags", "narrow_pedicle", "thinner_gauge", "medial_angle_window", "PEDICLE_SPARE_MM",
+           "MEDIAL_ANGLE_RANGE_DEG", "PARAPEDICULAR_EXTRA_DEG"]
 
 #: Usual medial (transverse) angle of a transpedicular needle per level, degrees (patient frame).
 #: From the pedicle transverse angles (large at T1, ~0 at T12, ~30 at L5; Zindrick 1987,
@@ -18,6 +19,29 @@ MEDIAL_ANGLE_RANGE_DEG: dict[str, tuple[float, float]] = {
     "T11": (-5.0, 30.0), "T12": (-5.0, 30.0), "L1": (0.0, 32.0), "L2": (5.0, 36.0), "L3": (10.0, 42.0),
     "L4": (15.0, 48.0), "L5": (20.0, 55.0),
 }
+
+#: A parapedicular needle enters lateral to the pedicle and converges more than a
+#: transpedicular one: its window is the level's widened by this much on the medial side.
+PARAPEDICULAR_EXTRA_DEG = 15.0
+_OTHER_LEVELS_DEG = (-5.0, 55.0)
+
+
+def medial_angle_window(level: str, approach: str = "transpedicular") -> tuple[float, float]:
+    """``(min, max)`` medial angle in degrees a planned needle at ``level`` may take.
+
+    The literature range of :data:`MEDIAL_ANGLE_RANGE_DEG` for pedicle routes; for the
+    parapedicular route its upper bound is raised by :data:`PARAPEDICULAR_EXTRA_DEG`.
+
+    Examples
+    --------
+    >>> medial_angle_window("L5"), medial_angle_window("T8", "parapedicular")
+    ((20.0, 55.0), (0.0, 47.0))
+    """
+    lo, hi = MEDIAL_ANGLE_RANGE_DEG.get(str(level), _OTHER_LEVELS_DEG)
+    if approach == "parapedicular":
+        hi += PARAPEDICULAR_EXTRA_DEG
+    return float(lo), float(hi)
+
 
 #: Isthmus width minus needle diameter below this (mm, both sides together) = too narrow.
 PEDICLE_SPARE_MM = 2.0

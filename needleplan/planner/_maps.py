@@ -7,8 +7,8 @@ For each vertebra the planner crops a box around it (plus a margin) and precompu
 * ``canal`` distance (mm) to the spinal canal (0 inside it);
 * ``other`` distance (mm) to any *other* vertebra (0 inside one).
 
-The box holds the body and pedicles (not the spinous process); samples beyond it take
-the values at its faces.
+The box holds the body and pedicles (not the spinous process) with a 6 mm margin; samples
+beyond it take the values at its faces.
 
 Signed distances use voxel-centre EDTs shifted by half a voxel, so that the zero level
 lies on the mask surface and trilinear sampling gives sub-voxel positions.  The cache
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -28,7 +28,7 @@ from needleplan.segmentation.model import PART_BODY, PART_PEDICLE_LEFT, PART_PED
 
 __all__ = ["VertebraMaps", "vertebra_maps", "sample_volume", "in_view"]
 
-_MARGIN_MM = 9.0
+_MARGIN_MM = 6.0
 _CLOSE_MM = 1.5
 _GRID_MM = 1.0   # distance maps are computed on a grid no finer than this
 _CACHE: dict = {}
@@ -72,6 +72,7 @@ class VertebraMaps:
     other_found: bool
     pedicle_extent: dict      # side -> (s_min, s_max) along the pedicle axis from the isthmus
     _stack: np.ndarray | None = None
+    memo: dict = field(default_factory=dict)   # derived per-vertebra values (body half-widths, targets)
 
     def to_box(self, pts_lps: np.ndarray) -> np.ndarray:
         p = np.asarray(pts_lps, float)
@@ -143,12 +144,33 @@ def _objects(anatomy) -> list:
     with _LOCK:
         hit = _OBJECTS.get(key)
     if hit is None or hit[0]() is not labels:
-        hit = (weakref.ref(labels), ndimage.find_objects(np.asarray(labels)))
+        hit = (weakref.ref(labels), _find_boxes(np.asarray(labels)))
         with _LOCK:
             for k in [k for k, v in _OBJECTS.items() if v[0]() is None]:
                 del _OBJECTS[k]
             _OBJECTS[key] = hit
     return hit[1]
+
+
+def _find_boxes(labels: np.ndarray) -> list:
+    """``find_objects`` of ``labels``, found on every 2nd voxel and widened by 4 voxels.
+
+    8x less work than on the full grid; the boxes are a few voxels larger than the
+    labels' (callers mask ``== label`` inside them); a thin spur leaving the box by more
+    than that is cut, which the planner (body and pedicles, 9 mm margin) does not use.  A
+    label only the full grid has (a sliver thinner than 2 voxels) falls back to the exact search.
+    """
+    if min(labels.shape) < 8:
+        return ndimage.find_objects(labels)
+    coarse = ndimage.find_objects(labels[::2, ::2, ::2])
+    present = np.flatnonzero(np.bincount(labels[::4, ::4, ::4].ravel(), minlength=len(coarse) + 1))
+    if len(coarse) < int(labels.max()) or any(coarse[k - 1] is None for k in present if k > 0):
+        return ndimage.find_objects(labels)
+    out = []
+    for bb in coarse:
+        out.append(None if bb is None else tuple(slice(max(0, 2 * sl.start - 4), min(n, 2 * sl.stop + 3))
+                                                 for sl, n in zip(bb, labels.shape)))
+    return out
 
 
 def _compute(anatomy, label: int) -> VertebraMaps:
@@ -169,19 +191,11 @@ def _compute(anatomy, label: int) -> VertebraMaps:
     lo = np.maximum(lo, 0)
     hi = np.minimum(hi, labels.shape)
     sl = tuple(slice(a, b) for a, b in zip(lo, hi))
-    lab = labels[sl]
-    vmask = lab == label
-    canal = np.asarray(anatomy.canal[sl], bool) if anatomy.canal is not None else np.zeros_like(vmask)
-    # close seams (<= ~3 mm) between the parts of a label map, fill holes, keep out of the canal
-    n_close = max(1, int(round(_CLOSE_MM / float(np.min(spacing)))))
-    ball = ndimage.generate_binary_structure(3, 1)
-    vmask = ndimage.binary_closing(vmask, structure=ball, iterations=n_close) | vmask
-    vmask = ndimage.binary_fill_holes(vmask) & ~canal & ~((lab > 0) & (lab != label))
-    canal_found = bool(canal.any())
-    other = (lab > 0) & (lab != label)
+    lab = np.asarray(labels[sl])
+    canal = np.asarray(anatomy.canal[sl], bool) if anatomy.canal is not None else np.zeros(lab.shape, bool)
     parts = np.where(lab == label, anatomy.parts[sl], 0).astype(np.uint8)
-    # distance maps on a grid no finer than _GRID_MM (a 0.7 mm scan costs 2-3x less)
-    shape = np.array(vmask.shape)
+    # everything below on a grid no finer than _GRID_MM (a 0.7 mm scan costs 2-3x less)
+    shape = np.array(lab.shape)
     new_shape = np.where(spacing < 0.95 * _GRID_MM, np.maximum(2, np.round(shape * spacing / _GRID_MM)),
                          shape).astype(int)
     box_to_full = np.eye(4)
@@ -194,9 +208,18 @@ def _compute(anatomy, label: int) -> VertebraMaps:
         def rs(m):
             return ndimage.zoom(m.astype(np.uint8), z, order=0, grid_mode=False)
 
-        vmask, canal, other = rs(vmask) > 0, rs(canal) > 0, rs(other) > 0
-        parts = rs(parts)
+        lab, canal, parts = rs(lab), rs(canal) > 0, rs(parts)
         spacing = spacing * scale
+    vmask = lab == label
+    other = (lab > 0) & (lab != label)
+    # close seams (<= ~3 mm) between the parts of a label map, fill holes, keep out of the canal
+    # (none on voxels coarser than 2 * _CLOSE_MM: one closing step there bridges ~6 mm notches)
+    n_close = int(np.floor(_CLOSE_MM / float(np.min(spacing)) + 0.5))
+    if n_close > 0:
+        ball = ndimage.generate_binary_structure(3, 1)
+        vmask = ndimage.binary_closing(vmask, structure=ball, iterations=n_close) | vmask
+    vmask = ndimage.binary_fill_holes(vmask) & ~canal & ~other
+    canal_found = bool(canal.any())
     box_to_lps = aff @ box_to_full
     lps_to_box = np.linalg.inv(box_to_lps)
     bone = _signed_edt(vmask, spacing)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import threading
 
 import numpy as np
 
@@ -18,7 +20,9 @@ from needleplan.segmentation.model import level_label
 __all__ = ["plan", "plan_level", "evaluate_trajectory", "default_approach"]
 
 _REQUEST_APPROACHES = ("auto", "transpedicular", "bipedicular", "anterolateral", "parapedicular")
-_TRIES = 6
+_TRIES = 4
+_ANGLE_CHECKS = ("medial_angle", "craniocaudal_angle")
+_MEMO = threading.local()   # per-level memo of _best_on_side (the fallback chain asks twice)
 _TIGHT_MM = 0.5   # a planned needle with less bone than this around it gets a thinner-gauge alternative
 _MIN_AP_COS = float(np.cos(np.radians(50.0)))   # a vertebra rotated beyond this is a segmentation error
 
@@ -101,13 +105,26 @@ def evaluate_trajectory(volume, anatomy, level, side: str, approach: str, skin_e
 
 def _best_on_side(volume, anatomy, label, side, request, *, mode, gauge, para=False):
     """Search one side and fully evaluate the best candidates; the first non-unsafe wins."""
+    memo = getattr(_MEMO, "d", None)
+    key = (id(anatomy), int(label), side, mode, int(gauge), bool(para))
+    if memo is not None and key in memo:
+        return copy.copy(memo[key])
+    t = _search_side(volume, anatomy, label, side, request, mode=mode, gauge=gauge, para=para)
+    if memo is not None:
+        memo[key] = copy.copy(t)
+    return t
+
+
+def _search_side(volume, anatomy, label, side, request, *, mode, gauge, para):
     cands = search_pedicle(volume, anatomy, label, side, mode=mode, gauge=gauge,
                            canal_margin_mm=request.canal_margin_mm, para=para)
     if not cands:
         return None
     approach = "parapedicular" if para else ("bipedicular" if mode == "bipedicular" else "transpedicular")
     first = None
-    for cand in cands[:_TRIES]:
+    for i, cand in enumerate(cands[:_TRIES]):
+        if i > 0 and not cand.feasible:   # the rest fail the search's limits too: the first describes them
+            break
         t = evaluate(volume, anatomy, label, side, approach, None, cand.target_lps, through_lps=cand.through_lps,
                      gauge=gauge, needle_length_mm=request.needle_length_mm,
                      canal_margin_mm=request.canal_margin_mm, midline_limit_mm=request.midline_limit_mm,
@@ -123,7 +140,7 @@ def _best_on_side(volume, anatomy, label, side, request, *, mode, gauge, para=Fa
 def _usable(t: Trajectory | None) -> bool:
     """Safe enough to propose: not unsafe and wholly inside the cortex."""
     return (t is not None and t.status != "unsafe" and t.breach_grade in ("A", None)
-            and all(c.passed for c in t.checks if c.name == "needle_angles"))
+            and all(c.passed for c in t.checks if c.name in _ANGLE_CHECKS))
 
 
 def _rank_key(t: Trajectory):
@@ -136,7 +153,7 @@ def _rank_key(t: Trajectory):
 def _failed(t: Trajectory) -> str:
     bad = [c.message for c in t.checks if not c.passed and c.severity == "unsafe"]
     if not bad:   # not unsafe, but not proposable: a breach or unusual angles
-        bad = [c.message for c in t.checks if not c.passed and c.name in ("breach_grade", "needle_angles")]
+        bad = [c.message for c in t.checks if not c.passed and c.name in ("breach_grade", *_ANGLE_CHECKS)]
     return "; ".join(bad) or "no safe corridor"
 
 
@@ -163,7 +180,9 @@ def _plan_transpedicular(volume, anatomy, va, request: PlanRequest, force: str |
                                            para=True) for s in sides) if t is not None]
         paras.sort(key=lambda t: (t.status == "unsafe", t.target_to_midline_mm))
         if paras and _usable(paras[0]):
-            return f"parapedicular {paras[0].side}", reasons + ["parapedicular route requested"], paras[:1]
+            return f"parapedicular {paras[0].side}", [f"parapedicular route requested; the {paras[0].side} needle "
+                                                      f"ends {paras[0].target_to_midline_mm:.1f} mm from the midline"
+                                                      ] + reasons, paras[:1]
         return "not advised", reasons + [f"parapedicular: {_failed(paras[0])}" if paras else "no pedicle"], paras
 
     uni = {} if force == "bipedicular" else {
@@ -186,9 +205,11 @@ def _plan_transpedicular(volume, anatomy, va, request: PlanRequest, force: str |
             reasons.insert(0, f"single needle ends {safe_uni[0].target_to_midline_mm:.1f} mm from the midline; "
                               f"limit {lim:g} mm")
         elif force == "bipedicular":
-            reasons.insert(0, "bipedicular approach requested")
+            reasons.insert(0, "bipedicular approach requested (each tip in the ventral part of its half, "
+                              "not at the midline)")
         else:
-            reasons.insert(0, "no single needle reaches the midline safely")
+            reasons.insert(0, "no single needle reaches the midline safely; one needle per pedicle, each tip "
+                              "in the ventral part of its half")
         return "bipedicular", reasons, safe_bi
     if safe_uni:
         best = safe_uni[0]
@@ -200,7 +221,8 @@ def _plan_transpedicular(volume, anatomy, va, request: PlanRequest, force: str |
         return f"unipedicular {best.side}", reasons, trajs
     if safe_bi:
         t = safe_bi[0]
-        reasons.insert(0, f"only the {t.side} pedicle has a safe corridor")
+        reasons.insert(0, f"only the {t.side} pedicle has a safe corridor; its needle ends "
+                          f"{t.target_to_midline_mm:.1f} mm from the midline")
         return f"unipedicular {t.side}", reasons, [t]
     # nothing safe with this gauge: thinner gauge, then parapedicular
     attempts = [t for t in list(uni.values()) + list(bi.values()) if t is not None]
@@ -217,14 +239,20 @@ def _plan_transpedicular(volume, anatomy, va, request: PlanRequest, force: str |
     if alt:
         alt.sort(key=lambda t: t.target_to_midline_mm)
         t = alt[0]
-        reasons.append(f"a thinner {t.gauge} G needle fits the {t.side} pedicle")
+        reasons.insert(0, f"a thinner {t.gauge} G needle fits the {t.side} pedicle and ends "
+                          f"{t.target_to_midline_mm:.1f} mm from the midline (limit {request.midline_limit_mm:g} mm)")
         return f"unipedicular {t.side}", reasons, [t]
     if name.startswith("T"):
         paras = [t for t in (_best_on_side(volume, anatomy, label, s, request, mode="unipedicular", gauge=gauge,
                                            para=True) for s in sides) if t is not None]
+        tried = paras
         paras = sorted((t for t in paras if _usable(t)), key=lambda t: t.target_to_midline_mm)
+        if not paras:
+            reasons.append("parapedicular (intercostovertebral) route: " + (_failed(tried[0]) if tried else
+                                                                             "no corridor beside the pedicles"))
         if paras:
-            reasons.append("parapedicular (intercostovertebral) route offered instead")
+            reasons.insert(0, f"parapedicular (intercostovertebral) route offered instead: the {paras[0].side} "
+                              f"needle ends {paras[0].target_to_midline_mm:.1f} mm from the midline")
             return f"parapedicular {paras[0].side}", reasons, paras[:1]
     # the best attempts are described in the reasons, not returned as paths to draw
     return "not advised", reasons or ["no safe transpedicular corridor"], []
@@ -275,6 +303,14 @@ def _alternatives_for_narrow(volume, anatomy, va, request, trajs, reasons):
 
 
 def _plan_one(volume, anatomy, va, request: PlanRequest) -> tuple[LevelPlan, list[Trajectory]]:
+    _MEMO.d = {}
+    try:
+        return _plan_one_level(volume, anatomy, va, request)
+    finally:
+        _MEMO.d = None
+
+
+def _plan_one_level(volume, anatomy, va, request: PlanRequest) -> tuple[LevelPlan, list[Trajectory]]:
     name = va.name
     approach = request.approach
     flags, flag_reasons = level_flags(va)

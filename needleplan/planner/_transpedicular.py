@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from needleplan.planner._angles import unit
-from needleplan.planner._evaluate import (AIR_HU, BONE_HU, MAX_CC_DEG, MIN_MEDIAL_DEG, _runs, depth_fraction,
+from needleplan.planner._evaluate import (AIR_HU, BONE_HU, MAX_CC_DEG, _runs, depth_fraction, graded_start_mm,
                                           vertebra_frame)
+from needleplan.planner._levels import medial_angle_window
 from needleplan.planner._maps import sample_volume, vertebra_maps
 from needleplan.planner.model import needle_diameter_mm
 from needleplan.segmentation.model import PART_BODY
@@ -56,6 +57,24 @@ def body_halfwidth_mm(anatomy, label: int) -> tuple[float, float]:
     """Extent of the body to the patient's (left, right) of its midsagittal plane, mm."""
     maps = vertebra_maps(anatomy, label)
     va = anatomy.vertebra(label)
+    key = ("halfwidth", _va_key(va))
+    if key not in maps.memo:
+        maps.memo[key] = _halfwidth(maps, va)
+    return maps.memo[key]
+
+
+def _va_key(va) -> tuple:
+    """The landmarks the targets depend on (an edited vertebra gets new targets)."""
+    def r(v):
+        return None if v is None else tuple(np.round(np.asarray(v, float).ravel(), 4))
+
+    planes = [(r(p.point_lps), r(p.normal_lps)) if p is not None else None
+              for p in (va.superior_endplate, va.inferior_endplate)]
+    return (int(va.label), r(va.body_center_lps), r(va.ap_axis_lps), r(va.left_lps), r([va.body_depth_mm]),
+            r(va.posterior_wall_lps), tuple(planes))
+
+
+def _halfwidth(maps, va) -> tuple[float, float]:
     idx = np.argwhere(maps.parts == PART_BODY)
     if len(idx) == 0:
         return 15.0, 15.0
@@ -77,6 +96,14 @@ def _mid_height(va, pts: np.ndarray, sup: np.ndarray) -> np.ndarray:
 
 
 def _targets(va, anatomy, side: str, mode: str) -> np.ndarray:
+    maps = vertebra_maps(anatomy, va.label)
+    key = ("targets", _va_key(va), side, mode)
+    if key not in maps.memo:
+        maps.memo[key] = _make_targets(va, anatomy, side, mode)
+    return maps.memo[key].copy()
+
+
+def _make_targets(va, anatomy, side: str, mode: str) -> np.ndarray:
     ap, left, sup = vertebra_frame(va)
     sign = 1.0 if side == "left" else -1.0
     hw_left, hw_right = body_halfwidth_mm(anatomy, va.label)
@@ -121,13 +148,15 @@ def _through_points(va, side: str, *, para: bool, radius: float, coarse: bool = 
         base = c + lat * (ped.width_mm / 2 + radius + 0.5)
         us = np.arange(0.0, 6.01, 2.0 if coarse else 1.0)
         vs = np.array([-2.0, 0.0, 2.0])
-    elif coarse:
+    elif coarse:   # the centre and a cross around it: enough to rank the targets
         base = c
-        us = vs = np.array([-1.2, 0.0, 1.2])
+        uu = np.array([0.0, -1.2, 1.2, 0.0, 0.0])
+        vv = np.array([0.0, 0.0, 0.0, -1.2, 1.2])
     else:
         base = c
         us = vs = np.array([-1.5, -0.75, 0.0, 0.75, 1.5])
-    uu, vv = np.meshgrid(us, vs, indexing="ij")
+    if para or not coarse:
+        uu, vv = np.meshgrid(us, vs, indexing="ij")
     q = base[None, :] + uu.ravel()[:, None] * lat + vv.ravel()[:, None] * e2
     off = np.hypot(uu.ravel(), vv.ravel()) if not para else uu.ravel()
     return q, off
@@ -150,11 +179,12 @@ def search_pedicle(volume, anatomy, label: int, side: str, *, mode: str = "unipe
     c = np.asarray(ped.isthmus_center_lps, float)
     a = unit(ped.axis_lps)
     _, left, sup = vertebra_frame(va)
-    s_min = maps.pedicle_extent.get(side, (-8.0, 8.0))[0]
+    s_min = graded_start_mm(maps, side)
     targets = _targets(va, anatomy, side, mode)
     hw = body_halfwidth_mm(anatomy, label)[0 if side == "left" else 1] if mode == "bipedicular" else 0.0
     ctx = dict(va=va, maps=maps, r=r, c=c, a=a, left=left, sup=sup, s_min=s_min, para=para, mode=mode,
-               hw=hw, margin=canal_margin_mm, side_sign=1.0 if side == "left" else -1.0)
+               hw=hw, margin=canal_margin_mm, side_sign=1.0 if side == "left" else -1.0,
+               medial_window=medial_angle_window(va.name, "parapedicular" if para else "transpedicular"))
     # stage 1: a coarse fan of through points to every target; stage 2: the full fan to the best targets
     q, off = _through_points(va, side, para=para, radius=r, coarse=True)
     res1 = _score_lines(ctx, np.repeat(targets, len(q), axis=0), np.tile(q, (len(targets), 1)),
@@ -207,7 +237,7 @@ def _score_lines(ctx: dict, tt: np.ndarray, qq: np.ndarray, oo: np.ndarray, *, s
     if ctx["para"]:
         graded = valid & (depth_fraction(va, pts) >= 0.05)
     else:
-        graded = valid & (((pts - c) @ a) >= s_min + 1.0)
+        graded = valid & (((pts - c) @ a) >= s_min)
     big = np.float32(1e3)
     cortex = np.where(graded, bone, big).min(axis=1) - r
     canal_c = np.where(valid, canal, big).min(axis=1) - r
@@ -222,7 +252,8 @@ def _score_lines(ctx: dict, tt: np.ndarray, qq: np.ndarray, oo: np.ndarray, *, s
     ap_len = np.maximum(np.abs(d[:, 1]), 1e-6)
     medial_deg = np.degrees(np.arctan2(-ctx["side_sign"] * d[:, 0], ap_len))
     cc_deg = np.degrees(np.arctan2(-d[:, 2], ap_len))
-    comfortable = (medial_deg >= MIN_MEDIAL_DEG) & (np.abs(cc_deg) <= MAX_CC_DEG)
+    lo, hi = ctx["medial_window"]
+    comfortable = (medial_deg >= lo) & (medial_deg <= hi) & (np.abs(cc_deg) <= MAX_CC_DEG)
     feasible = ((cortex >= safety) & (canal_c >= margin + safety) & (anterior >= 3.0) & (other_c >= 0.0)
                 & comfortable)
     quality = -6.0 * np.abs(frac - 0.72) - 8.0 * np.maximum(0.0, 0.67 - frac)
@@ -234,7 +265,9 @@ def _score_lines(ctx: dict, tt: np.ndarray, qq: np.ndarray, oo: np.ndarray, *, s
              + quality - 1.2 * oo - 0.03 * np.maximum(0.0, cc - 10.0))
     # infeasible lines are ranked by how badly they fail (for the "best attempt")
     violation = (np.maximum(0, -cortex) * 3 + np.maximum(0, margin - canal_c) * 3
-                 + np.maximum(0, 3.0 - anterior) + np.maximum(0, -other_c) + 5.0 * ~comfortable)
+                 + np.maximum(0, 3.0 - anterior) + np.maximum(0, -other_c)
+                 + ~comfortable * (2.0 + 0.3 * (np.maximum(0, lo - medial_deg) + np.maximum(0, medial_deg - hi)
+                                                + np.maximum(0, np.abs(cc_deg) - MAX_CC_DEG))))
     key = np.where(feasible, score, -1e3 - 10 * violation + 0.01 * score)
     return {"tt": tt, "qq": qq, "oo": oo, "d": d, "key": key, "feasible": feasible, "cortex": cortex,
             "canal": canal_c, "anterior": anterior, "mid": mid, "frac": frac, "quality": quality,

@@ -145,3 +145,24 @@ def test_too_narrow_pedicle_raises_planning_error_from_plan_level():
     assert p.levels[0].recommendation == "not advised"
     assert any("narrow" in r for r in p.levels[0].reasons)
     assert all(t.role == "alternative" for t in p.trajectories)
+
+
+def test_medial_angle_outside_the_level_window_is_a_warning(synth):
+    """L3 window 10-42 deg: a straight (0 deg) needle is flagged and never proposed."""
+    from needleplan.planner import MEDIAL_ANGLE_RANGE_DEG, medial_angle_window
+
+    vol, anat = synth
+    assert medial_angle_window("L3") == MEDIAL_ANGLE_RANGE_DEG["L3"] == (10.0, 42.0)
+    assert medial_angle_window("T8", "parapedicular") == (0.0, 47.0)
+    ped = anat.vertebra("L3").pedicles["left"]
+    straight = np.array([0.0, -1.0, 0.0])                  # toward anterior, no convergence
+    t = evaluate_trajectory(vol, anat, "L3", "left", "transpedicular",
+                            ped.isthmus_center_lps - 40 * straight, ped.isthmus_center_lps + 25 * straight)
+    c = _checks(t)["medial_angle"]
+    assert t.medial_angle_deg == pytest.approx(0.0, abs=0.5)
+    assert not c.passed and c.severity == "warning" and c.limit == 10.0 and t.status != "ok"
+    p = plan(vol, anat, PlanRequest(levels=["L3"]))
+    for t in p.trajectories:
+        lo, hi = medial_angle_window("L3", t.approach)
+        assert lo <= t.medial_angle_deg <= hi
+        assert _checks(t)["medial_angle"].passed
