@@ -23,6 +23,8 @@ __all__ = ["Column", "find_column", "find_discs"]
 
 #: Smallest inscribed radius (mm) of a vertebral body cross-section we accept.
 MIN_BODY_RADIUS_MM = 4.0
+#: Half thickness of a disc as a fraction of the local vertebral pitch.
+DISC_HALF = 0.12
 
 
 @dataclass
@@ -398,7 +400,7 @@ def find_discs(grid: WorkGrid, col: Column, feature: np.ndarray) -> Discs:
         gaps = np.diff(ca)
         near = [gaps[m] for m in (n - 1, n) if 0 <= m < len(gaps)]
         pitch = float(np.mean(near)) if near else 2.2 * float(np.median(col.radius_mm))
-        half = 0.12 * pitch
+        half = DISC_HALF * pitch
         lower.append(int(np.searchsorted(arc, arc[c] - half)))
         upper.append(int(np.searchsorted(arc, arc[c] + half, side="right")) - 1)
     return Discs(centre, np.asarray(lower, int), np.asarray(upper, int), prof)

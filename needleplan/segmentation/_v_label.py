@@ -1,12 +1,15 @@
-"""Split the spine bone into vertebrae: body seeds between discs, then a marker watershed.
+"""Split the spine bone into vertebrae: body seeds between discs, then a geodesic partition.
 
 Work-grid only (LPS-aligned, see :mod:`._bone`).  Each vertebral body is the bone of
 the body column between two disc planes, made solid per axial slice by its convex hull
 (osteoporotic marrow is as dark as muscle, so thresholds alone leave it hollow).  The
-bodies seed a watershed over the bone (dense bone floods first, so fronts meet in the
-low-density facet joints and discs); bone outside a generous envelope around the column
-(ribs beyond the costotransverse joints, ilia, femora, sternum) seeds a competing
-"other bone" region.
+bodies seed a density-weighted geodesic partition of the bone (:mod:`._v_geodesic`):
+low-density gaps (facet and costovertebral joints) are costly, and so are cranial steps
+behind the bodies (an arch hangs caudally from its pedicles), so each arch joins the body
+its pedicles come from.  Ribs and ilia that leave the vertebra's lateral envelope seed a
+competing "other bone" front; rib heads and necks beside the bodies of rib-bearing
+vertebrae are cut off; bone outside the envelope (sternum, femora) is other bone.
+The former marker watershed is kept behind :data:`GEODESIC`.
 """
 
 from __future__ import annotations
@@ -20,15 +23,40 @@ from scipy.spatial import ConvexHull, QhullError
 
 from needleplan.segmentation._bone import WorkGrid
 from needleplan.segmentation._v_column import Column, Discs
+from needleplan.segmentation._v_geodesic import geodesic_partition
 
 __all__ = ["Segments", "split_levels", "disc_planes", "DiscPlane"]
 
 #: Lateral reach of a vertebra (transverse process tips) in body radii.
 LATERAL = 3.3
+#: Anterior reach of a vertebra (body radii in front of the column centre, which may run
+#: near the back of the bodies).
+ANTERIOR = 3.0
+#: Seed "other bone" on ribs (and ilia) leaving the lateral envelope (see split_levels).
+RIB_SEEDS = True
+#: Width of the band outside the envelope a rib must cross to seed "other bone" (mm).
+RIB_REACH_MM = 22.0
+#: Head start (mm of dense bone) of the rib fronts over the vertebral bodies' fronts.
+RIB_HEAD_START_MM = 10.0
+#: Rib heads and necks: further than RIB_LAT body radii from the column centre sideways
+#: and less than RIB_FRONT behind it (in front of the transverse processes).
+RIB_LAT, RIB_FRONT = 1.15, 1.7
+#: Largest volume (ml) of a rib piece within the band (the ilia are larger).
+RIB_MAX_ML = 6.0
 #: Posterior reach (body radii behind the column centre) of the convex-hull body filling.
 HULL_POST = 0.9
 #: ... and at most this many mm (the body radius from the ring feature can be too large).
 HULL_POST_MAX_MM = 12.0
+#: Density steps (HU, descending) of the watershed landscape over the bone: denser bone
+#: floods first, so fronts meet in the low-density facet joints.
+WS_BINS_HU = (400.0, 250.0, 150.0)
+#: Partition the bone by density-weighted geodesic distance (:mod:`._v_geodesic`) rather
+#: than by the watershed.
+GEODESIC = True
+#: HU at which a geodesic step costs the most (joint gaps, partial volume).
+LOOSE_HU = 150.0
+#: Cost factor of cranial steps behind the bodies.
+UP_COST = 4.0
 
 
 @dataclass
@@ -184,9 +212,13 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
     allowed = np.zeros(bone.shape, bool)
     zone3 = np.zeros(bone.shape, bool)
     hull_zone = np.zeros(bone.shape, bool)
+    outer = np.zeros(bone.shape, bool)  # a band just outside the lateral envelope
+    far = np.zeros(bone.shape, bool)  # ... and its lateral edge
+    rib_zone = np.zeros(bone.shape, bool)  # where rib heads and necks lie
+    rib_like = np.zeros(bone.shape, bool)
     z0 = int(col.z[0])
     # envelope of a vertebra around the body centre (mm): lateral, anterior, posterior
-    ant, post = 1.8 * rmed, 7.5 * rmed
+    ant, post = ANTERIOR * rmed, 7.5 * rmed
     body_lat, body_ant, body_post = 1.7 * rmed, 1.6 * rmed, 1.1 * rmed
     beyond = int(np.ceil(30.0 / sp[2]))  # arches and processes reach past the last body
     for k in range(nz):
@@ -200,6 +232,12 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
         dy = ys - cy
         rl = float(np.clip(col.radius_mm[ci], 0.6 * rmed, 1.5 * rmed))
         allowed[:, :, k] = (np.abs(dx) <= LATERAL * rl) & (dy >= -ant) & (dy <= post)
+        if RIB_SEEDS:
+            band = (np.abs(dx) > LATERAL * rl) & (np.abs(dx) <= LATERAL * rl + RIB_REACH_MM) \
+                & (dy >= -ant) & (dy <= post)
+            outer[:, :, k] = band
+            far[:, :, k] = band & (np.abs(dx) > LATERAL * rl + RIB_REACH_MM - 2.0 * sp[0])
+            rib_zone[:, :, k] = (np.abs(dx) > RIB_LAT * rl) & (dy < RIB_FRONT * rl) & (dy >= -ant)
         if outside:
             continue
         zone3[:, :, k] = ((dx / body_lat) ** 2 + (dy / np.where(dy > 0, body_post, body_ant)) ** 2) <= 1.0
@@ -235,23 +273,63 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
             add = _hull_fill(sl) & (markers[:, :, k] == 0) & hull_zone[:, :, k]
             markers[:, :, k][add] = m
     body_solid = markers > 0
-    # watershed inside the envelope only: every bone voxel there belongs to some vertebra
+    # partition inside the envelope only: every bone voxel there belongs to some vertebra
     # (ribs are cut at the envelope; outside it, bone is "other")
     domain = (bone | body_solid) & allowed
-    # flat inside the bone: the watershed becomes a geodesic Voronoi partition (every bone
-    # voxel goes to the body it is joined to by the shortest path through bone); with an
-    # intensity landscape, noise lets one front invade all the dense arches first.
-    # Low-density bone (joint margins, partial volume) floods a step later.
+    if RIB_SEEDS and outer.any():
+        # ribs (and ilia) leave the envelope and run on laterally: the bone of the band
+        # outside the envelope that reaches the band's far edge seeds "other bone" and
+        # competes for the rib necks and heads, which then stop at the costovertebral and
+        # costotransverse joints (low density, costly for the geodesic fronts)
+        bl, nb = ndi.label(bone & outer, structure=np.ones((3, 3, 3), bool))
+        if nb:
+            reach = np.zeros(nb + 1, bool)
+            reach[np.unique(bl[far & (bl > 0)])] = True
+            reach[0] = False
+            rib = reach[bl] & (markers == 0)
+            markers[rib] = other
+            domain = domain | rib
+            # ribs cross the band as thin bars; the ilia as large plates
+            vol_ml = ndi.sum_labels(np.ones(bl.shape, np.float32), bl, np.arange(nb + 1)) * np.prod(sp) / 1e3
+            thin = reach & (vol_ml < RIB_MAX_ML)
+            rib_like = thin[bl]
+    # every bone voxel goes to the body it is joined to by the cheapest path through bone
+    # (GEODESIC), or the former marker watershed: dense bone floods first.
     sigma = np.maximum(0.7 / sp, 0.5)
     hu = ndi.gaussian_filter(grid.hu, sigma)
-    land = np.where(domain, np.digitize(-hu, [-400.0, -250.0, -150.0]).astype(np.float32), 9.0).astype(np.float32)
-    img = sitk.GetImageFromArray(land.transpose(2, 1, 0).copy())
-    mk = sitk.GetImageFromArray(markers.transpose(2, 1, 0).copy())
-    ws = sitk.MorphologicalWatershedFromMarkers(img, mk, markWatershedLine=False, fullyConnected=True)
-    lab = sitk.GetArrayFromImage(ws).transpose(2, 1, 0).astype(np.uint8)
+    if GEODESIC:
+        dense = 400.0
+        if (bone & allowed).any():
+            dense = float(np.clip(np.percentile(hu[bone & allowed], 75), 250.0, 600.0))
+        # behind the bodies, climbing costs more (see geodesic_partition)
+        up = np.ones(bone.shape, np.float32)
+        up[~zone3] = UP_COST
+        lab = geodesic_partition(domain, markers, hu, sp, dense_hu=dense, loose_hu=LOOSE_HU, up_cost=up,
+                                 handicap_mm={other: -RIB_HEAD_START_MM})
+    else:
+        bins = -np.asarray(WS_BINS_HU, float)
+        land = np.where(domain, np.digitize(-hu, bins).astype(np.float32), 99.0).astype(np.float32)
+        img = sitk.GetImageFromArray(land.transpose(2, 1, 0).copy())
+        mk = sitk.GetImageFromArray(markers.transpose(2, 1, 0).copy())
+        ws = sitk.MorphologicalWatershedFromMarkers(img, mk, markWatershedLine=False, fullyConnected=True)
+        lab = sitk.GetArrayFromImage(ws).transpose(2, 1, 0).astype(np.uint8)
     lab[~domain] = 0
     # bone pieces inside the envelope but not connected to any body through bone stay out
     lab = _connected_to_seeds(lab, markers, domain)
+    if RIB_SEEDS and rib_zone.any():
+        # rib heads and necks: lateral of the body and in front of the transverse
+        # processes, in vertebrae that the "other bone" grown from thin rib seeds (not
+        # from the ilia's plates) reaches
+        cl, nc = ndi.label(lab == other, structure=np.ones((3, 3, 3), bool))
+        good = np.zeros(nc + 1, bool)
+        good[np.unique(cl[rib_like])] = True
+        good[np.unique(cl[(markers == other) & ~rib_like & outer])] = False
+        good[0] = False
+        ribs = ndi.binary_dilation(good[cl] & ~zone3, structure=np.ones((3, 3, 3), bool))
+        near_body = ndi.binary_dilation(body_solid & (markers <= n), iterations=2)
+        for m in np.unique(lab[ribs & (lab > 0) & (lab <= n)]):
+            cut = (lab == m) & rib_zone & ~near_body
+            lab[cut] = other
     # bodies do not cross their discs: anterior voxels (body region) on the far side of a
     # piece's disc plane go to the neighbouring piece (e.g. S1's body reached from L5)
     vi, vj, vk = np.nonzero(lab)

@@ -23,6 +23,10 @@ __all__ = ["OTHER", "refine_labels", "bone_threshold"]
 OTHER = 100
 #: Bounds of the adaptive cortex threshold (HU).
 MIN_BONE_HU, MAX_BONE_HU = 100.0, 330.0
+#: Upper bound of the threshold against voxel size (mm -> HU), interpolated in log size:
+#: thin cortex blurs to lower HU in thick voxels (measured optima: 1 mm phantoms ~330,
+#: 1.5 mm tptbox ~180, 3 mm ts-abdomen ~110).
+CAP_TABLE = ((1.0, 1.5, 3.0), (MAX_BONE_HU, 180.0, 110.0))
 #: Coarse-label voxels deeper than this many working voxels are kept whatever their HU.
 INNER = 1.5
 #: Pieces of a label smaller than this fraction of its largest piece are dropped (rib
@@ -34,13 +38,12 @@ def bone_threshold(hu: np.ndarray, vert: np.ndarray, spacing_mm) -> float:
     """Bone threshold (HU) for the outline on the CT grid.
 
     Half-way between soft tissue (~40 HU) and the scan's cortex (95th percentile of HU over
-    the coarse vertebra voxels), but at most ``330 / voxel size`` HU: thin cortex blurs
-    to lower values in thick voxels, and reference outlines (TotalSegmentator, VerSe)
-    include the partial-volume rim there.  Measured optimum: ~320 HU on the 1 mm phantoms,
-    ~200 HU at 1.5 mm (tptbox), ~110 HU at 3 mm (ts-abdomen).
+    the coarse vertebra voxels), but at most :data:`CAP_TABLE` at the voxel size: thin
+    cortex blurs to lower values in thick voxels, and reference outlines (TotalSegmentator,
+    VerSe) include the partial-volume rim there.
     """
     vox = float(np.prod(np.asarray(spacing_mm, float)) ** (1.0 / 3.0))
-    cap = MAX_BONE_HU / max(vox, 1.0)
+    cap = float(np.interp(np.log(max(vox, 1.0)), np.log(CAP_TABLE[0]), CAP_TABLE[1]))
     vals = hu[vert]
     if vals.size < 100:
         return float(np.clip(MIN_BONE_HU, 0, cap))

@@ -9,9 +9,11 @@ Pipeline (no model weights; SimpleITK and scipy.ndimage):
    (:mod:`._v_column`);
 4. discs: dips of the "bodyness" profile along the column, a regularly spaced subset,
    each with a plane fitted to its voxels;
-5. bodies between discs, made solid, seed a watershed over the bone that also grows the
-   arches, processes and laminae; bone outside a vertebra's envelope (ribs, ilia) competes
-   as "other bone" (:mod:`._v_label`);
+5. bodies between discs, made solid, seed a density-weighted geodesic partition of the
+   bone (:mod:`._v_geodesic`: low-density joint gaps are costly, climbing behind the bodies
+   too, so an arch joins the body its pedicles come from); ribs and ilia leaving the
+   vertebra's envelope seed a competing "other bone" front, and rib heads and necks beside
+   the bodies are cut off (:mod:`._v_label`);
 6. level names from the sacrum, the ribs and counting (:mod:`._levels`); the sacral
    label kept to S1 (:mod:`._v_sacrum`);
 7. labels mapped back onto the CT grid and re-drawn there along the CT's own bone

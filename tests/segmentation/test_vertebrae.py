@@ -14,10 +14,12 @@ import pytest
 
 from needleplan.errors import SegmentationError
 from needleplan.io import Volume, load_ct, read_label_image
+from needleplan.segmentation._v_geodesic import geodesic_partition
 from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import level_label
 from tests.conftest import require_shared
-from tests.phantoms import lumbar_phantom, lumbosacral_phantom, pathology_phantom, thoracolumbar_phantom
+from tests.phantoms import (lumbar_phantom, lumbosacral_phantom, pathology_phantom, thoracic_phantom,
+                            thoracolumbar_phantom)
 
 #: TotalSegmentator "total" ids -> VerSe ids (26 = S1 there, the whole sacrum here).
 TS_TO_VERSE = {33: 18, 32: 19, 31: 20, 30: 21, 29: 22, 28: 23, 27: 24}
@@ -70,6 +72,25 @@ def lumbosacral():
     return ph, segment_vertebrae(ph.volume)
 
 
+# ----------------------------------------------------------------------------- geodesic split
+def test_geodesic_partition_cuts_at_the_joint_gap_and_favours_hanging_arches():
+    """A bar of dense bone between two seeds with a low-density 'joint' off-centre: the
+    front stops at the gap, not half-way; cranial steps behind the bodies cost more."""
+    hu = np.full((3, 3, 40), 800.0)
+    hu[:, :, 14] = 150.0  # a facet-like gap 5 voxels below the middle
+    dom = np.ones(hu.shape, bool)
+    mk = np.zeros(hu.shape, np.uint8)
+    mk[:, :, 0] = 1
+    mk[:, :, -1] = 2
+    lab = geodesic_partition(dom, mk, hu, (1.5, 1.5, 1.5), dense_hu=400.0, loose_hu=150.0)
+    assert (lab[1, 1, :15] == 1).all() and (lab[1, 1, 15:] == 2).all()
+    flat = np.full(hu.shape, 800.0)
+    even = geodesic_partition(dom, mk, flat, (1.5, 1.5, 1.5), dense_hu=400.0, loose_hu=150.0)
+    up = geodesic_partition(dom, mk, flat, (1.5, 1.5, 1.5), dense_hu=400.0, loose_hu=150.0, up_cost=4.0)
+    assert abs(int((even == 1).sum()) - int((even == 2).sum())) <= 9  # half-way without a gap
+    assert (up == 2).sum() > 2 * (up == 1).sum()  # the upper seed's front goes down cheaply
+
+
 # ----------------------------------------------------------------------------- phantoms
 def test_phantom_levels_named_from_the_rib(thoracolumbar):
     ph, res = thoracolumbar
@@ -88,7 +109,8 @@ def test_phantom_levels_named_from_the_sacrum(lumbosacral):
         assert _identified(res.labels, ph.truth.labels, ph.volume, lab)
 
 
-@pytest.mark.parametrize("fixture, floor", [("thoracolumbar", 0.82), ("lumbosacral", 0.85)])
+# measured: thoracolumbar 0.91-0.95, lumbosacral 0.92-0.97
+@pytest.mark.parametrize("fixture, floor", [("thoracolumbar", 0.90), ("lumbosacral", 0.90)])
 def test_phantom_dice_floor(request, fixture, floor):
     ph, res = request.getfixturevalue(fixture)
     for lab in np.unique(ph.truth.labels):
@@ -105,16 +127,28 @@ def test_phantom_outline_follows_the_ct_bone():
     res = segment_vertebrae(ph.volume, hint=("L2", centre))
     for lab in (20, 21, 22):
         d = _dice(res.labels == lab, ph.truth.labels == lab)
-        assert d >= 0.93, f"label {lab}: Dice {d:.3f} (measured 0.952-0.957)"
+        assert d >= 0.93, f"label {lab}: Dice {d:.3f} (measured 0.944-0.955)"
 
 
 @pytest.mark.xfail(reason="issue 3 target Dice >= 0.95 on phantoms not reached: thoracolumbar measured "
-                          "0.86-0.93 (rib necks kept in T11/T12); lumbar 0.95-0.96",
+                          "T11 0.91, T12 0.92, L1 0.95, L2 0.95 (outlines one voxel wide, rib heads); "
+                          "lumbar 0.944-0.955",
                    strict=False)
 def test_phantom_dice_target(thoracolumbar):
     ph, res = thoracolumbar
     for lab in (18, 19, 20, 21):
         assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.95
+
+
+def test_thoracic_phantom_leaves_the_ribs_out():
+    """Rib heads and necks are no part of the vertebra (the reference excludes ribs)."""
+    ph = thoracic_phantom()
+    centre = ph.volume.to_lps(np.argwhere(ph.truth.labels == level_label("T8")).mean(0))
+    res = segment_vertebrae(ph.volume, hint=("T8", centre))
+    assert res.levels == ["T7", "T8", "T9"]
+    for lab in (14, 15, 16):
+        d = _dice(res.labels == lab, ph.truth.labels == lab)
+        assert d >= 0.82, f"label {lab}: Dice {d:.3f} (measured 0.84/0.88/0.90; 0.77-0.80 with rib necks)"
 
 
 def test_phantom_without_anchor_uses_the_hint():
@@ -149,15 +183,15 @@ def test_ts_abdomen_levels_identified(ts_abdomen):
 @pytest.mark.needs_data
 def test_ts_abdomen_dice_floor(ts_abdomen):
     vol, ref, res = ts_abdomen
-    floors = {19: 0.73, 20: 0.82, 21: 0.85, 22: 0.87, 23: 0.84, 24: 0.66}  # measured .75 .85 .88 .90 .87 .70
+    floors = {19: 0.82, 20: 0.86, 21: 0.85, 22: 0.88, 23: 0.88, 24: 0.79}  # measured .84 .88 .87 .90 .90 .81
     for lab, floor in floors.items():
         d = _dice(res.labels == lab, ref == lab)
         assert d >= floor, f"label {lab}: Dice {d:.3f} < {floor}"
 
 
 @pytest.mark.xfail(reason="issue 3 target per-vertebra Dice >= 0.85 on ts-abdomen-3mm not reached for "
-                          "T12 (0.75) and L5 (0.70, lower anterior body lost at the tilted L5/S1 disc); "
-                          "L1-L4 0.85-0.90; T12 loses its lower endplate to L1 and keeps rib necks", strict=False)
+                          "T12 (0.84) and L5 (0.81: outline one 3 mm voxel too wide, dark lower body); "
+                          "L1-L4 0.87-0.90", strict=False)
 @pytest.mark.needs_data
 def test_ts_abdomen_dice_target(ts_abdomen):
     vol, ref, res = ts_abdomen
@@ -172,11 +206,12 @@ def test_tptbox_pir_crop(tptbox):
     for lab in (21, 22, 23):
         assert _identified(res.labels, ref, vol, lab)
         d = _dice(res.labels == lab, ref == lab)
-        assert d >= 0.66, f"label {lab}: Dice {d:.3f} (measured 0.68/0.79/0.82)"
+        assert d >= 0.80, f"label {lab}: Dice {d:.3f} (measured 0.81/0.84/0.86)"
 
 
-@pytest.mark.xfail(reason="issue 3 target Dice >= 0.85 on tptbox not reached: measured 0.68/0.79/0.82 "
-                          "(L2 arch given to L3, partial-volume rim)", strict=False)
+@pytest.mark.xfail(reason="issue 3 target Dice >= 0.85 on tptbox not reached: measured 0.81/0.84/0.86 "
+                          "(L2's arch in the crop is joined to L3 only, its pedicles are out of view; "
+                          "thin transverse processes below the bone threshold)", strict=False)
 @pytest.mark.needs_data
 def test_tptbox_dice_target(tptbox):
     vol, ref, res = tptbox
@@ -194,7 +229,7 @@ def test_ts_abdomen_sacrum_kept_to_s1(ts_abdomen):
     pts = vol.to_lps(np.argwhere(res.labels == 26))
     assert len(pts) > 0
     assert np.mean(pts[:, 2] < z_s1.min() - 15.0) < 0.05
-    assert _dice(res.labels == 26, s1) >= 0.40  # measured 0.45 (TotalSegmentator's S1 only)
+    assert _dice(res.labels == 26, s1) >= 0.55  # measured 0.62 (TotalSegmentator's S1 only)
     assert res.centerline_lps[-1, 2] >= z_s1.min() - 25.0
 
 
