@@ -214,7 +214,8 @@ def _plan_transpedicular(volume, anatomy, va, request: PlanRequest, force: str |
     if safe_uni:
         best = safe_uni[0]
         other = [s for s in sides if s != best.side]
-        why = "" if not other else f"; the {other[0]} pedicle has no safe corridor"
+        why = (f"; the {other[0]} pedicle has no safe corridor" if other else
+               "; the other pedicle was not found, so no second needle is planned")
         reasons.insert(0, f"single {best.side} needle ends {best.target_to_midline_mm:.1f} mm from the midline "
                           f"(limit {lim:g} mm){why}")
         trajs.append(best)
