@@ -44,24 +44,6 @@ def _data_dir(arg: str | None) -> Path:
     return REPO.parent / "shared" / "data"
 
 
-def _write_identity_mha(vol, path: Path) -> None:
-    """plastimatch ignores direction cosines: write an axis-flipped LPS-ordered copy."""
-    import SimpleITK as sitk
-
-    arr, aff = np.asarray(vol.voxels), vol.ijk_to_lps.copy()
-    if not np.allclose(aff[:3, :3], np.diag(np.diag(aff[:3, :3]))):
-        raise SystemExit("benchmark needs an axis-aligned scan")
-    for ax in range(3):
-        if aff[ax, ax] < 0:
-            arr = np.flip(arr, ax)
-            aff[:3, 3] += aff[:3, ax] * (arr.shape[ax] - 1)
-            aff[:3, ax] *= -1
-    img = sitk.GetImageFromArray(np.ascontiguousarray(arr.transpose(2, 1, 0)))
-    img.SetSpacing([float(x) for x in np.diag(aff)[:3]])
-    img.SetOrigin([float(x) for x in aff[:3, 3]])
-    sitk.WriteImage(img, str(path))
-
-
 def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -77,7 +59,8 @@ def main(argv=None) -> int:
 
     from needleplan.geometry import drr
     from needleplan.geometry.views import CArmGeometry, view_for_angles
-    from needleplan.io import load_ct
+    from needleplan.io import load_ct, write_volume
+    from needleplan.io.volume import flip_to_lps
 
     src = _data_dir(args.data) / "lidc0314-chest-1mm" / "dicom"
     if not src.is_dir():
@@ -96,7 +79,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         mha = Path(tmp) / "ct.mha"
         if exe:
-            _write_identity_mha(vol, mha)
+            write_volume(flip_to_lps(vol), mha)  # plastimatch ignores direction cosines
         for name, (lao, cran) in {"AP": (0.0, 0.0), "LAO30/CRAN15": (30.0, 15.0)}.items():
             view = view_for_angles(iso, lao, cran, vol.patient_position, geometry=geom)
             vec = lambda v: " ".join(f"{x:.6f}" for x in v)  # noqa: E731

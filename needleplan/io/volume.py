@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Volume", "apply_affine", "axis_codes"]
+__all__ = ["Volume", "apply_affine", "axis_codes", "flip_to_lps"]
 
 #: DICOM attributes that identify the patient; kept apart so exports can drop them.
 PHI_KEYS = (
@@ -168,3 +168,31 @@ class Volume:
         sp = ", ".join(f"{s:.3g}" for s in self.spacing_mm)
         return (f"Volume(shape={self.shape}, spacing_mm=({sp}), axes={''.join(self.axis_codes)}, "
                 f"dtype={self.voxels.dtype}, series_uid={self.series_uid!r})")
+
+
+def flip_to_lps(volume: Volume) -> Volume:
+    """The same voxels with array axes flipped so that they point to L, P and S.
+
+    Only flips (no resampling, no axis permutation): for tools that ignore direction
+    cosines, such as ``plastimatch drr``.  The result's ``ijk_to_lps`` is diagonal with
+    positive spacings and maps every voxel to the same LPS point as before.
+
+    Raises
+    ------
+    needleplan.errors.GeometryError
+        The volume's axes are oblique or permuted (not a diagonal affine).
+    """
+    from needleplan.errors import GeometryError
+
+    aff = volume.ijk_to_lps.copy()
+    rot = aff[:3, :3]
+    if not np.allclose(rot, np.diag(np.diag(rot))):
+        raise GeometryError(f"{volume!r} has oblique or permuted axes; flip_to_lps needs a diagonal affine")
+    arr = volume.voxels
+    for ax in range(3):
+        if aff[ax, ax] < 0:
+            arr = np.flip(arr, ax)
+            aff[:3, 3] += aff[:3, ax] * (arr.shape[ax] - 1)
+            aff[:3, ax] *= -1
+    return dataclasses.replace(volume, voxels=arr, ijk_to_lps=aff)
+

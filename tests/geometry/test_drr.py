@@ -207,27 +207,6 @@ def _read_pfm(path) -> np.ndarray:
     return data
 
 
-def _identity_direction_image(vol):
-    """The volume as a SimpleITK image with identity direction (flipping axes; no resampling).
-
-    plastimatch 1.9 ignores an image's direction cosines, so it gets an LPS-ordered copy.
-    """
-    import SimpleITK as sitk
-
-    arr, aff = np.asarray(vol.voxels), vol.ijk_to_lps.copy()
-    rot = aff[:3, :3]
-    assert np.allclose(rot, np.diag(np.diag(rot))), "axis-aligned volumes only"
-    for ax in range(3):
-        if aff[ax, ax] < 0:
-            arr = np.flip(arr, ax)
-            aff[:3, 3] += aff[:3, ax] * (arr.shape[ax] - 1)
-            aff[:3, ax] *= -1
-    img = sitk.GetImageFromArray(np.ascontiguousarray(arr.transpose(2, 1, 0)))
-    img.SetSpacing([float(x) for x in np.diag(aff)[:3]])
-    img.SetOrigin([float(x) for x in aff[:3, 3]])
-    return img
-
-
 @pytest.mark.needs_data
 @pytest.mark.parametrize("lao,cran", [(30, 12), (-75, -8)])
 def test_matches_plastimatch_drr(tmp_path, lao, cran):
@@ -237,14 +216,13 @@ def test_matches_plastimatch_drr(tmp_path, lao, cran):
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
-    import SimpleITK as sitk
-
-    from needleplan.io import load_ct
+    from needleplan.io import load_ct, write_volume
+    from needleplan.io.volume import flip_to_lps
 
     src = require_shared("ts-abdomen-3mm", "ct.nii.gz")
     vol = load_ct(src)
     mha = tmp_path / "ct.mha"
-    sitk.WriteImage(_identity_direction_image(vol), str(mha))
+    write_volume(flip_to_lps(vol), mha)  # plastimatch ignores direction cosines
     lo, hi = vol.bounds_lps()
     iso = 0.5 * (lo + hi) + [10.0, 5.0, -15.0]
     g = CArmGeometry(source_to_isocenter_mm=800, source_to_detector_mm=1200, detector_size_mm=300,

@@ -216,3 +216,24 @@ def test_nrrd_in_ras_space_converted_to_lps(tmp_path):
                                                 [0, 0, 0, 1]])
     assert vol.axis_codes == ("R", "A", "S")
     assert int(vol.voxels[1, 2, 3]) == 1 + 2 * 2 + 6 * 3  # file order: i fastest
+
+
+def test_flip_to_lps_keeps_every_voxel_at_its_lps_point():
+    from needleplan.errors import GeometryError
+    from needleplan.io.volume import Volume, flip_to_lps
+
+    vox = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    aff = np.diag([-0.8, -0.8, 2.0, 1.0])
+    aff[:3, 3] = [100.0, 50.0, -30.0]
+    vol = Volume(vox, aff)
+    flipped = flip_to_lps(vol)
+    assert np.all(np.diag(flipped.ijk_to_lps)[:3] > 0)
+    ijk = np.array([[0, 0, 0], [3, 4, 5], [1, 2, 3]])
+    for i, j, k in ijk:  # the same value sits at the same LPS point
+        p = vol.to_lps([i, j, k])
+        fi, fj, fk = np.round(flipped.to_ijk(p)).astype(int)
+        assert flipped.voxels[fi, fj, fk] == vox[i, j, k]
+    rot = np.eye(4)
+    rot[:2, :2] = [[0, 1], [1, 0]]
+    with pytest.raises(GeometryError, match="oblique or permuted"):
+        flip_to_lps(Volume(vox, rot))
