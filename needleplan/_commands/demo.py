@@ -7,6 +7,7 @@ memory.  Works headless: without a display it writes the plan and says where the
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -65,13 +66,10 @@ def _progress(done: int, total: int, what: str) -> None:
 
 
 def _can_show_gui() -> bool:
+    """A display is there and PyQt6 is installed (checked without importing Qt here)."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False
-    try:
-        import PyQt6.QtWidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("PyQt6") is not None
 
 
 def run(args) -> int:
