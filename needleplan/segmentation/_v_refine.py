@@ -2,7 +2,7 @@
 
 The instance labelling (:mod:`._v_label`) runs on a 1.5-2 mm grid, so its outlines are
 about one working voxel too wide once mapped back.  Here each label is re-drawn at the
-CT's resolution: the bone of the original CT (lightly smoothed, above a bone threshold
+CT's resolution: the bone of the original CT (unsmoothed, above a bone threshold
 set from the scan's own cortex brightness and voxel size) takes the coarse label found
 within one working voxel, the deep interior of each coarse label is kept, and the marrow
 inside a vertebra (which may be as dark as soft tissue) is filled slice by slice (three
@@ -27,8 +27,12 @@ MIN_BONE_HU, MAX_BONE_HU = 100.0, 330.0
 #: thin cortex blurs to lower HU in thick voxels (measured optima: 1 mm phantoms ~330,
 #: 1.5 mm tptbox ~180, 3 mm ts-abdomen ~110).
 CAP_TABLE = ((1.0, 1.5, 3.0), (MAX_BONE_HU, 180.0, 110.0))
-#: Coarse-label voxels deeper than this many working voxels are kept whatever their HU.
-INNER = 1.5
+#: Coarse-label voxels deeper than this many working voxels are kept whatever their HU
+#: (2.0 beat 1.5 and 3.0 on the phantoms; 3.0 cut into tptbox and ts-abdomen).
+INNER = 2.0
+#: Gaussian smoothing of the CT before thresholding (mm).  Smoothing widened the outline
+#: by the blur and cost 0.5-5 Dice points (phantoms, tptbox), so it is off by default.
+SMOOTH_MM = 0.0
 #: Pieces of a label smaller than this fraction of its largest piece are dropped (rib
 #: stubs cut off at the costovertebral joints, specks).
 SPECK = 0.02
@@ -100,7 +104,7 @@ def refine_labels(volume: Volume, coarse: np.ndarray, *, work_spacing_mm, reach_
     c = np.asarray(coarse[box])
     v = vert[box]
     hu = np.asarray(volume.voxels[box], dtype=np.float32)
-    sig = 0.5 / sp
+    sig = SMOOTH_MM / sp
     sig = np.where(sig >= 0.3, sig, 0.0)
     if sig.any():
         hu = ndi.gaussian_filter(hu, sig)
