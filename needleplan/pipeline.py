@@ -258,7 +258,8 @@ def run_plan_job(path: str | os.PathLike, out_dir: str | os.PathLike, *, levels=
     step(2, "planning trajectories")
     the_plan = make_plan(volume, anatomy, request)
     the_plan = _with_input(the_plan, volume, path)
-    the_plan.input["segmentation"] = anatomy.method
+    # "imported:<path>" names the label file, whose path may hold a patient's name
+    the_plan.input["segmentation"] = anatomy.method.split(":")[0] if anonymize else anatomy.method
     step(3, "writing the plan")
     files = write_plan_outputs(out_dir, the_plan, volume, anatomy, anonymize=anonymize, views=views,
                                label_formats=tuple(label_formats))

@@ -78,3 +78,13 @@ def test_plan_cli_bad_input_exit_2(phantom_files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "T4" in err and len(err.strip().splitlines()[-1]) < 300
     assert not (tmp_path / "o2" / "plan.json").exists()
+
+
+@pytest.mark.slow
+def test_anonymised_plan_does_not_name_the_label_file(phantom_files, tmp_path):
+    out = tmp_path / "anon"
+    assert main(["plan", str(phantom_files / "ct.nii.gz"), "--labels", str(phantom_files / "labels.nii.gz"),
+                 "--out", str(out), "--levels", "L2", "--anonymize"]) == 0
+    text = (out / "plan.json").read_text()
+    assert str(phantom_files) not in text and "labels.nii.gz" not in text
+    assert json.loads(text)["input"]["segmentation"] == "imported"
