@@ -22,6 +22,24 @@ def unit(v) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+def true_run(mask: np.ndarray, k: int) -> tuple[int, int]:
+    """First and last index of the run of True in the 1-D ``mask`` that contains index ``k``.
+
+    ``mask[k]`` must be True.
+
+    Examples
+    --------
+    >>> true_run(np.array([0, 1, 1, 1, 0, 1], bool), 2)
+    (1, 3)
+    """
+    lo = hi = int(k)
+    while lo > 0 and mask[lo - 1]:
+        lo -= 1
+    while hi < len(mask) - 1 and mask[hi + 1]:
+        hi += 1
+    return lo, hi
+
+
 def perpendicular_part(v, axis) -> np.ndarray:
     """Unit part of ``v`` perpendicular to the unit vector ``axis``."""
     v = np.asarray(v, dtype=np.float64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from needleplan.segmentation._frame import LocalGrid
+from needleplan.segmentation._frame import LocalGrid, true_run
 
 __all__ = ["body_heights", "genant_grade", "posterior_wall_intact", "HEIGHT_POSITIONS"]
 
@@ -28,12 +28,7 @@ def _run_length(values: np.ndarray, k0: int, step: float) -> float:
     inside = values >= 0.5
     if not inside[k0]:
         return 0.0
-    a = k0
-    while a > 0 and inside[a - 1]:
-        a -= 1
-    b = k0
-    while b < len(values) - 1 and inside[b + 1]:
-        b += 1
+    a, b = true_run(inside, k0)
     # sub-step edges from the linear profile
     def edge(i_in, i_out):
         v_in, v_out = values[i_in], values[i_out]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from needleplan.segmentation._frame import LocalGrid, perpendicular_part, unit
+from needleplan.segmentation._frame import LocalGrid, perpendicular_part, true_run, unit
 from needleplan.segmentation.model import PedicleLandmarks, Plane
 
 __all__ = ["pedicle_landmarks", "endplate_planes", "ap_walls"]
@@ -113,14 +113,7 @@ def _scan(sampler, origin, axis, left_lps, t_range, step=_T_STEP):
 
 
 def _clean_stretch(areas: np.ndarray, k: int, factor: float) -> tuple[int, int]:
-    ok = areas <= factor * areas[k]
-    lo = k
-    while lo > 0 and ok[lo - 1]:
-        lo -= 1
-    hi = k
-    while hi < len(areas) - 1 and ok[hi + 1]:
-        hi += 1
-    return lo, hi
+    return true_run(areas <= factor * areas[k], k)
 
 
 def _edge_out(prof: np.ndarray, s: np.ndarray, half: float, start: int, step: int) -> float | None:
@@ -341,10 +334,5 @@ def ap_walls(body_f: np.ndarray, grid: LocalGrid, center_local_mm: np.ndarray) -
         if len(cand) == 0:
             return None
         k0 = cand[np.argmin(np.abs(cand - k0))]
-    a = k0
-    while a > 0 and inside[a - 1]:
-        a -= 1
-    b = k0
-    while b < len(ys) - 1 and inside[b + 1]:
-        b += 1
+    a, b = true_run(inside, k0)
     return float(ys[a] - 0.125), float(ys[b] + 0.125)
