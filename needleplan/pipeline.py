@@ -241,7 +241,8 @@ def run_plan_job(path: str | os.PathLike, out_dir: str | os.PathLike, *, levels=
     def step(i, what):
         if progress is not None:
             progress(i, 4, what)
-        log.info("%s", what)
+        else:
+            log.info("%s", what)
 
     step(0, "loading CT")
     volume = load_ct(path, series_uid=series_uid)

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from needleplan.errors import InputError, NeedlePlanError
+from needleplan.errors import InputError
 
 log = logging.getLogger("needleplan")
 
@@ -73,51 +73,36 @@ def _can_show_gui() -> bool:
 
 
 def run(args) -> int:
-    from needleplan.pipeline import prepare_out_dir, write_plan_outputs
+    from needleplan.errors import SegmentationError
+    from needleplan.pipeline import prepare_out_dir, run_plan_job
 
     out = prepare_out_dir(args.out)  # a bad --out fails at once, before any work
-    from needleplan.io import load_ct
-    from needleplan.planner import PlanRequest, plan
-    from needleplan.segmentation import segment
-
     sample = find_sample()
-    steps = 4
-    if sample is not None:
-        _progress(0, steps, f"loading the sample CT {sample}")
-        volume = load_ct(sample)
-    else:
-        _progress(0, steps, "sample_data/ not found: generating the synthetic spine phantom")
+    if sample is None:
+        print("needleplan demo: sample_data/ not found: generating the synthetic spine phantom",
+              file=sys.stderr, flush=True)
+        from needleplan.io import write_volume
         from needleplan.phantom import make_phantom
 
-        volume = make_phantom().volume
-        from needleplan.io import write_volume
-
-        sample = write_volume(volume, out / "sample_ct.nii.gz")  # so the GUI can open it
-    _progress(1, steps, "segmenting the spine")
+        sample = write_volume(make_phantom().volume, out / "sample_ct.nii.gz")  # so the GUI can open it
+    print(f"needleplan demo: planning every level of the sample CT {sample}", file=sys.stderr, flush=True)
     try:
-        anatomy = segment(volume)
-    except NeedlePlanError as exc:
+        job = run_plan_job(sample, out, anonymize=args.anonymize, progress=_progress)
+    except SegmentationError as exc:
         truth = _truth_labels(sample)
         if truth is None:
             raise
         print(f"needleplan demo: segmentation failed ({exc}); using the sample's reference labels {truth}",
               file=sys.stderr)
-        anatomy = segment(volume, labels=truth)
-    _progress(2, steps, "planning every level")
-    the_plan = plan(volume, anatomy, PlanRequest())
-    from needleplan.pipeline import _with_input
-
-    the_plan = _with_input(the_plan, volume, sample or "synthetic phantom")
-    _progress(3, steps, f"writing the plan to {out}")
-    files = write_plan_outputs(out, the_plan, volume, anatomy, anonymize=args.anonymize)
+        job = run_plan_job(sample, out, labels=truth, anonymize=args.anonymize, progress=_progress)
+    files, the_plan = job.files, job.plan
     pdf = files.get("pdf")
     n = len(the_plan.trajectories)
     levels = ", ".join(f"{lv.level} {lv.recommendation}" for lv in the_plan.levels) or "none"
     print(f"Planned {n} trajectories ({levels}).")
     print(f"Plan folder: {out.resolve()}")
-    for key in ("pdf", "plan_json", "markups", "vertebrae.nii.gz"):
-        if key in files:
-            print(f"  {files[key].name}")
+    for path in files.values():
+        print(f"  {Path(path).name}")
     if args.no_gui or not _can_show_gui():
         if not args.no_gui:
             print("No display found: open the report instead.")
