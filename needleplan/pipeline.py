@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from needleplan.errors import OutputError
+from needleplan.io import prepare_out_dir
 
 __all__ = ["PlanJobResult", "run_plan_job", "write_plan_outputs", "prepare_out_dir", "anonymised_plan"]
 
@@ -47,29 +46,6 @@ class PlanJobResult:
     volume: object
     anatomy: object
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
-    """Create ``out_dir`` if needed and check that files can be written into it.
-
-    Raises
-    ------
-    needleplan.errors.OutputError
-        One line naming the folder when it cannot be created or written.
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"cannot write the plan into '{out}': it is a file, not a folder", path=out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the output folder '{out}': {exc.strerror or exc}", path=out) from exc
-    try:
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".needleplan-probe-"):
-            pass
-    except OSError as exc:
-        raise OutputError(f"cannot write into the output folder '{out}': {exc.strerror or exc}", path=out) from exc
-    return out
 
 
 def anonymised_plan(plan, volume=None, *, anonymize: bool):

@@ -7,12 +7,11 @@ Writes ``DIR/vertebrae.nii.gz`` (VerSe numbers on the CT grid, LPS-correct affin
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from needleplan.errors import InputError, OutputError
+from needleplan.errors import InputError
 
 __all__ = ["add_parser", "run"]
 
@@ -65,13 +64,9 @@ def run(args) -> int:
         raise InputError(f"'{src}' does not exist", path=src)
     if args.labels and not Path(args.labels).exists():
         raise InputError(f"--labels '{args.labels}' does not exist", path=args.labels)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder '{out}': {exc.strerror or exc}", path=out) from exc
-    if not os.access(out, os.W_OK):
-        raise OutputError(f"output folder '{out}' is not writable", path=out)
+    from needleplan.io import prepare_out_dir
+
+    out = prepare_out_dir(args.out)
 
     print(f"needleplan segment: loading {src}", file=sys.stderr, flush=True)
     volume = load_ct(src, series_uid=args.series, progress=_progress("loading"))

@@ -1,6 +1,6 @@
 """Reading and writing: CT volumes (DICOM, NIfTI, NRRD, MHA), label maps, plan files."""
 
-from needleplan.io._atomic import atomic_path, atomic_write
+from needleplan.io._atomic import atomic_path, atomic_write, prepare_out_dir
 from needleplan.io._describe import describe_path
 from needleplan.io._dicom_scan import ScanResult, SeriesInfo, scan_path
 from needleplan.io._itk import read_label_image, write_label_image, write_volume
@@ -27,5 +27,6 @@ __all__ = [
     "read_plan_json",
     "PLAN_SCHEMA",
     "atomic_write",
+    "prepare_out_dir",
     "atomic_path",
 ]

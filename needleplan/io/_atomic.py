@@ -14,7 +14,7 @@ from typing import IO, Iterator
 
 from needleplan.errors import OutputError
 
-__all__ = ["atomic_write", "atomic_path"]
+__all__ = ["atomic_write", "atomic_path", "prepare_out_dir"]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -141,3 +141,26 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
             f.flush()
             with contextlib.suppress(OSError):
                 os.fsync(f.fileno())
+
+
+def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir`` if needed and check that files can be written into it.
+
+    Raises
+    ------
+    needleplan.errors.OutputError
+        One line naming the folder when it cannot be created or written.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"cannot write the plan into '{out}': it is a file, not a folder", path=out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder '{out}': {exc.strerror or exc}", path=out) from exc
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".needleplan-probe-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write into the output folder '{out}': {exc.strerror or exc}", path=out) from exc
+    return out

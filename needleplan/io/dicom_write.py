@@ -19,7 +19,7 @@ from pydicom.uid import (
 )
 
 from needleplan.errors import OutputError
-from needleplan.io._atomic import atomic_path
+from needleplan.io._atomic import atomic_path, prepare_out_dir
 
 __all__ = ["write_dicom_series", "IMPLEMENTATION_CLASS_UID", "FIXED_DATE", "FIXED_TIME"]
 
@@ -98,13 +98,7 @@ def write_dicom_series(volume, folder, *, patient: dict | None = None,
     if ts is None:
         raise OutputError(f"write_dicom_series: transfer_syntax {transfer_syntax!r} must be "
                           "'RLELossless' or 'ExplicitVRLittleEndian'")
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"cannot write DICOM series to '{folder}': it is a file", path=folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create '{folder}': {exc.strerror}", path=folder) from None
+    folder = prepare_out_dir(folder)
     aff, sp, d = _geometry(volume)
     meta = dict(volume.meta or {})
     phi = {**_PHI_DEFAULTS, **dict(volume.phi or {}), **dict(patient or {})}

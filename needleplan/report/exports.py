@@ -129,11 +129,9 @@ def export_views(plan, volume, out_dir: str | os.PathLike, *, pixels: int = 512,
     from needleplan.geometry.annotate import save_png
     from needleplan.geometry.fluoro import needle_of, overview_views, render_trajectory, render_views
 
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder '{out}': {exc.strerror or exc}", path=out) from exc
+    from needleplan.io import prepare_out_dir
+
+    out = prepare_out_dir(out_dir)
     scan_pp = scan_position or plan.input.get("patient_position") or (volume.meta or {}).get("patient_position")
     trajs = list(plan.trajectories)
     files: dict[str, Path] = {}
