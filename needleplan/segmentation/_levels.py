@@ -12,7 +12,8 @@ anatomical anchors name them:
 Names are counted from the most trusted anchor; agreement between two anchors (five
 lumbar vertebrae between T12 and the sacrum, eleven between T1 and T12) raises the
 confidence, disagreement is reported.  Without any anchor the names are a guess from
-morphology (or a caller's hint) with low confidence, and the messages say so.
+body size (:mod:`._levels_size`) or a caller's hint, with low confidence, and the messages
+say so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from needleplan.segmentation._bone import WorkGrid
+from needleplan.segmentation._levels_size import guess_levels_from_size
 from needleplan.segmentation._v_column import Column
 from needleplan.segmentation._v_label import LATERAL, Segments
 from needleplan.segmentation.model import VERSE_NAMES, level_label
@@ -295,18 +297,9 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
         confs = [conf] * n
         msgs.append(f"no sacrum or rib anchor in view: levels counted from the given hint ({name})")
     else:
-        # no anchor: guess from morphology
-        if any(has_rib):
-            mid = (n + 1) // 2
-            labels = _count(mid, level_label("T8"), n)
-            msgs.append("no anchor in view (ribs on every vertebra, no sacrum): levels are a guess "
-                        "(middle vertebra called T8); correct them")
-        else:
-            mid = (n + 1) // 2
-            labels = _count(mid, level_label("L3"), n)
-            msgs.append("no anchor in view (no ribs, no sacrum): levels are a guess (middle "
-                        "vertebra called L3); correct them")
-        conf = 0.15
+        radius = [float(np.median(col.radius_mm[a:b + 1])) for a, b in seg.bounds]
+        labels, conf, text = guess_levels_from_size(radius, pitch_mm, has_rib)
+        msgs.append(text)
         confs = [conf] * n
     for m in range(1, top_sacral + 1):
         labels[m - 1] = SACRUM
