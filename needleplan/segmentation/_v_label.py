@@ -152,6 +152,40 @@ def _limit_turn(n: np.ndarray, ref: np.ndarray, max_deg: float) -> np.ndarray:
     return out / np.linalg.norm(out)
 
 
+#: Seed the bone behind an end body on the cranial/caudal face of the field of view with
+#: that body's label: its arch may join it only outside the view (a crop through the
+#: pedicles), and would otherwise go to the neighbour through the facet joints.
+FOV_FACE_SEEDS = True
+#: The end body counts as cut by the face when the column ends this close to it (mm).
+FOV_FACE_MM = 6.0
+
+
+def _seed_fov_faces(markers: np.ndarray, grid: WorkGrid, candidates: np.ndarray, col: Column,
+                    bounds_planes: list) -> None:
+    """Mark ``candidates`` on the cranial/caudal face of the view with the end piece's label
+    when the face cuts that piece's body (no disc between them; in place); see
+    :data:`FOV_FACE_SEEDS`."""
+    inside = grid.inside
+    n = len(bounds_planes)
+    tol = int(np.ceil(FOV_FACE_MM / grid.spacing_mm[2]))
+    for end, piece, step in ((-1, n, 1), (0, 1, -1)):
+        if bounds_planes[piece - 1][1 if step > 0 else 0] is not None:
+            continue  # a disc between this body and the face
+        # face: inside voxels whose neighbour beyond (cranial/caudal) is outside the view
+        nxt = np.zeros_like(inside)
+        if step > 0:
+            nxt[:, :, :-1] = inside[:, :, 1:]
+        else:
+            nxt[:, :, 1:] = inside[:, :, :-1]
+        face = inside & ~nxt
+        kz = int(col.z[end])
+        ks = np.flatnonzero(face.any(axis=(0, 1)))
+        if not len(ks) or np.min(np.abs(ks - kz)) > tol:
+            continue  # the column stops short of the face
+        seed = face & candidates & (markers == 0)
+        markers[seed] = piece
+
+
 def _hull_fill(mask2d: np.ndarray) -> np.ndarray:
     """Convex hull of the True pixels of a 2-D mask (as a mask)."""
     pts = np.argwhere(mask2d)
@@ -273,6 +307,8 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
             add = _hull_fill(sl) & (markers[:, :, k] == 0) & hull_zone[:, :, k]
             markers[:, :, k][add] = m
     body_solid = markers > 0
+    if FOV_FACE_SEEDS:
+        _seed_fov_faces(markers, grid, bone & allowed & ~zone3, col, bounds_planes)
     # partition inside the envelope only: every bone voxel there belongs to some vertebra
     # (ribs are cut at the envelope; outside it, bone is "other")
     domain = (bone | body_solid) & allowed

@@ -7,7 +7,12 @@ set from the scan's own cortex brightness and voxel size) takes the coarse label
 within one working voxel, the deep interior of each coarse label is kept, and the marrow
 inside a vertebra (which may be as dark as soft tissue) is filled slice by slice (three
 orientations) where the coarse label says "vertebra".  Voxels the coarse labelling
-called "other bone" (ribs, ilia) keep that role and are dropped at the end.
+called "other bone" (ribs, ilia) keep that role and are dropped at the end; bone left
+unlabelled right next to a vertebra (an endplate layer) joins it.  Finally each
+vertebra's own holes in sagittal and coronal slices are filled (dark marrow of the body and
+the spinous process; the canal and the foramina are no such holes) and its outline is
+smoothed at the voxel scale (:func:`smooth_labels`), which removes the voxel-by-voxel
+noise of the threshold on thick or noisy slices.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from scipy import ndimage as ndi
 
 from needleplan.io.volume import Volume
 
-__all__ = ["OTHER", "refine_labels", "bone_threshold"]
+__all__ = ["OTHER", "refine_labels", "bone_threshold", "fill_label_holes", "smooth_labels"]
 
 #: Label used on the CT grid for "bone that is no vertebra" during refinement.
 OTHER = 100
@@ -36,6 +41,14 @@ SMOOTH_MM = 0.0
 #: Pieces of a label smaller than this fraction of its largest piece are dropped (rib
 #: stubs cut off at the costovertebral joints, specks).
 SPECK = 0.02
+#: Gaussian smoothing of each label's indicator (in voxels, geometric-mean voxel size)
+#: before re-thresholding at one half: 0.75 gained 1-4 Dice points on the 1.5 and 3 mm real
+#: scans and was neutral (within 0.001) on the 1 mm phantoms; 1.0 began to erode thin
+#: processes.
+LABEL_SMOOTH_VOX = 0.75
+#: Steps (CT voxels) by which each vertebra grows into unlabelled bone it touches
+#: (1: +0.005 Dice on ts-abdomen T12 and tptbox L4, neutral on the phantoms).
+GROW_STEPS = 1
 
 
 def bone_threshold(hu: np.ndarray, vert: np.ndarray, spacing_mm) -> float:
@@ -61,6 +74,49 @@ def _ball(radius_mm: float, spacing_mm) -> np.ndarray:
     g = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
     d2 = sum((gi * s) ** 2 for gi, s in zip(g, spacing_mm))
     out = d2 <= max(radius_mm, float(np.min(spacing_mm))) ** 2 + 1e-6
+    return out
+
+
+def fill_label_holes(labels: np.ndarray, axes) -> np.ndarray:
+    """Fill each label's 2-D holes in the slices normal to each of ``axes``.
+
+    A hole is background (0) enclosed by one label within a slice; voxels of other labels
+    are left alone.  Returns a new array.
+    """
+    out = np.array(labels, copy=True)
+    for m, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        for ax in axes:
+            mask = out[sl] == m
+            # in-plane connectivity only; a zero slab on both ends keeps slices apart
+            st = ndi.generate_binary_structure(3, 1)
+            st[tuple(slice(None) if a != ax else [0, 2] for a in range(3))] = False
+            pad = [(0, 0)] * 3
+            pad[ax] = (1, 1)
+            filled = ndi.binary_fill_holes(np.pad(mask, pad), structure=st)
+            filled = filled[tuple(slice(1, -1) if a == ax else slice(None) for a in range(3))]
+            sub = out[sl]
+            sub[filled & (sub == 0)] = m
+    return out
+
+
+def smooth_labels(labels: np.ndarray, sigma_vox) -> np.ndarray:
+    """Smooth each label's outline: Gaussian-blur its indicator (``sigma_vox`` per axis, in
+    voxels) and keep the voxels where it exceeds one half and every other label's.
+    Returns a new array."""
+    sig = np.broadcast_to(np.asarray(sigma_vox, float), (3,))
+    out = np.zeros_like(labels)
+    best = np.full(labels.shape, 0.5, np.float32)
+    margin = np.ceil(3 * sig).astype(int) + 1
+    for m, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        box = tuple(slice(max(0, s.start - g), min(n, s.stop + g)) for s, g, n in zip(sl, margin, labels.shape))
+        blur = ndi.gaussian_filter((labels[box] == m).astype(np.float32), sig)
+        win = blur > best[box]
+        best[box][win] = blur[win]
+        out[box][win] = m
     return out
 
 
@@ -119,6 +175,19 @@ def refine_labels(volume: Volume, coarse: np.ndarray, *, work_spacing_mm, reach_
     lab = np.where(bone | inner, near, 0).astype(np.uint8)
     del near
     lab[lab == OTHER] = 0
+    if GROW_STEPS > 0:
+        # bone left unlabelled next to a vertebra (an endplate layer cleared with a disc slab
+        # placed a voxel off) joins the vertebra it touches, never other bone; one step stays
+        # within a CT voxel of the claimed reach
+        free = bone & (lab == 0) & (c != OTHER)
+        cross = ndi.generate_binary_structure(3, 1)
+        for _ in range(GROW_STEPS):
+            nb = ndi.maximum_filter(lab, footprint=cross)
+            take = free & (nb > 0)
+            if not take.any():
+                break
+            lab[take] = nb[take]
+            free &= ~take
     # marrow: fill holes slice by slice (all three orientations) where the coarse labels
     # say "vertebra"; the canal is no hole of the coarse labels, so it stays empty
     for ax in range(3):
@@ -145,5 +214,14 @@ def refine_labels(volume: Volume, coarse: np.ndarray, *, work_spacing_mm, reach_
             if small.any():
                 drop = np.r_[False, small][comp]
                 lab[sl][drop] = 0
+    # each vertebra's own holes in sagittal and coronal slices (normal to the two array
+    # axes other than the one nearest to the patient's S axis): dark marrow in the body and
+    # the processes
+    d = np.abs(np.asarray(volume.direction, float))
+    axial = int(np.argmax(d[2]))
+    lab = fill_label_holes(lab, sorted((a for a in range(3) if a != axial), key=lambda a: d[0, a] < d[1, a]))
+    if LABEL_SMOOTH_VOX > 0:
+        vox = float(np.prod(sp)) ** (1.0 / 3.0)
+        lab = smooth_labels(lab, LABEL_SMOOTH_VOX * vox / sp)
     out[box] = lab
     return out
