@@ -12,16 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from needleplan.io import Volume, load_ct, read_label_image
+from needleplan.io import Volume
 from needleplan.segmentation._bone import WorkGrid
 from needleplan.segmentation._v_column import Column
 from needleplan.segmentation._v_label import _seed_fov_faces
 from needleplan.segmentation._v_refine import OTHER, fill_label_holes, refine_labels, smooth_labels
-from needleplan.segmentation._vertebrae import segment_vertebrae
-from tests.conftest import require_shared
+from tests.segmentation.conftest import dice as _dice
 
-#: TotalSegmentator "total" ids -> VerSe ids (T11..L5).
-TS_TO_VERSE = {33: 18, 32: 19, 31: 20, 30: 21, 29: 22, 28: 23, 27: 24}
 #: Measured Dice: ts-abdomen-3mm T12..L5 and tptbox L2..L4.
 TS_MEASURED = {19: 0.856, 20: 0.894, 21: 0.895, 22: 0.919, 23: 0.922, 24: 0.853}
 TP_MEASURED = {21: 0.879, 22: 0.879, 23: 0.876}
@@ -29,31 +26,16 @@ TP_MEASURED = {21: 0.879, 22: 0.879, 23: 0.876}
 MARGIN = 0.01
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1))
+@pytest.fixture(scope="module")
+def ts_dice(ts_abdomen):
+    vol, truth, res = ts_abdomen
+    return {lab: _dice(res.labels == lab, truth == lab) for lab in TS_MEASURED}
 
 
 @pytest.fixture(scope="module")
-def ts_dice():
-    vol = load_ct(require_shared("ts-abdomen-3mm", "ct.nii.gz"))
-    ref, _ = read_label_image(require_shared("ts-abdomen-3mm", "totalseg-total.nii.gz"), like=vol)
-    lut = np.zeros(256, np.uint8)
-    for k, v in TS_TO_VERSE.items():
-        lut[k] = v
-    truth = lut[np.asarray(ref).astype(np.uint8)]
-    pred = segment_vertebrae(vol).labels
-    return {lab: _dice(pred == lab, truth == lab) for lab in TS_MEASURED}
-
-
-@pytest.fixture(scope="module")
-def tp_dice():
-    vol = load_ct(require_shared("tptbox-l3-1.5mm", "sub-ct_label-22_ct.nii.gz"))
-    ref, _ = read_label_image(require_shared("tptbox-l3-1.5mm", "sub-ct_seg-vert_label-22_msk.nii.gz"),
-                              like=vol)
-    truth = np.asarray(ref).astype(np.uint8)
-    centre = vol.to_lps((np.asarray(vol.shape) - 1) / 2.0)
-    pred = segment_vertebrae(vol, hint=("L3", centre)).labels
-    return {lab: _dice(pred == lab, truth == lab) for lab in TP_MEASURED}
+def tp_dice(tptbox):
+    vol, truth, res = tptbox
+    return {lab: _dice(res.labels == lab, truth == lab) for lab in TP_MEASURED}
 
 
 # ----------------------------------------------------------------------------- real scans
