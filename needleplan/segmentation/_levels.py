@@ -9,6 +9,10 @@ anatomical anchors name them:
   touches it laterally and reaches far out) while a rib-free vertebra lies below it;
 * **T1**: the highest rib-bearing vertebra with a rib-free one (C7) above it.
 
+When both rib anchors are in view and thirteen rib-bearing vertebrae run from T1 to the
+lowest one inclusive, the lowest is a thirteenth thoracic vertebra, T13
+(:func:`thirteenth_thoracic`); the vertebrae below it are counted as lumbar from L1.
+
 Names are counted from the most trusted anchor; agreement between two anchors (five
 lumbar vertebrae between T12 and the sacrum, eleven between T1 and T12) raises the
 confidence, disagreement is reported.  Without any anchor the names are a guess from
@@ -29,12 +33,16 @@ from needleplan.segmentation._v_column import Column
 from needleplan.segmentation._v_label import LATERAL, Segments
 from needleplan.segmentation.model import VERSE_NAMES, level_label
 
-__all__ = ["Naming", "find_ribs", "is_sacrum", "name_levels"]
+__all__ = ["Naming", "find_ribs", "is_sacrum", "name_levels", "thirteenth_thoracic"]
 
 SACRUM = 26
 T12 = 19
 T1 = 8
 L5 = 24
+L1 = 20
+T13 = 28
+#: Rib-bearing vertebrae from T1 to the lowest one (inclusive) that make the lowest T13.
+T13_COUNT = 13
 
 
 @dataclass
@@ -186,6 +194,55 @@ def _count(anchor_piece: int, anchor_label: int, n: int, lumbar: int = 5) -> lis
     return out
 
 
+def thirteenth_thoracic(t1_piece: int | None, lowest_rib_piece: int | None, has_rib) -> int | None:
+    """Piece of a thirteenth thoracic vertebra, or None.
+
+    Parameters
+    ----------
+    t1_piece, lowest_rib_piece : int or None
+        Pieces (1-based, caudal first) of the T1 anchor (highest rib-bearing vertebra with a
+        rib-free one above) and of the lowest rib-bearing vertebra with a rib-free one
+        below; None when that anchor is not in view.
+    has_rib : sequence of bool
+        Per piece, whether a rib was found on either side.
+
+    Returns
+    -------
+    int or None
+        ``lowest_rib_piece`` when :data:`T13_COUNT` vertebrae run from it to ``t1_piece``
+        inclusive and all but at most two of them carry a rib where it can be seen (the
+        small ribs of T1 and T12/T13 can be missed), else None.
+    """
+    if t1_piece is None or lowest_rib_piece is None:
+        return None
+    if t1_piece - lowest_rib_piece + 1 != T13_COUNT:
+        return None
+    seen = sum(bool(has_rib[m - 1]) for m in range(lowest_rib_piece, t1_piece + 1))
+    return int(lowest_rib_piece) if seen >= T13_COUNT - 2 else None
+
+
+def _count_with_t13(t13_piece: int, n: int, lumbar: int = 5) -> list[int]:
+    """Labels of pieces 1..n when piece ``t13_piece`` is T13 (T12 above it, L1 below)."""
+    up = _count(t13_piece + 1, T12, n, lumbar=lumbar)
+    down = _count(t13_piece - 1, L1, n, lumbar=lumbar)
+    return [down[m - 1] if m < t13_piece else T13 if m == t13_piece else up[m - 1]
+            for m in range(1, n + 1)]
+
+
+def _apply_t13(anchors: list, has_rib, msgs: list[str]) -> int | None:
+    """Turn the T12 anchor into T13 when :func:`thirteenth_thoracic` says so (in place)."""
+    t1 = next((a for a in anchors if a[1] == T1), None)
+    t12 = next((a for a in anchors if a[1] == T12), None)
+    piece = thirteenth_thoracic(t1[0] if t1 else None, t12[0] if t12 else None, has_rib)
+    if piece is None:
+        return None
+    i = anchors.index(t12)
+    anchors[i] = (piece, T13, t12[2], "thirteen rib-bearing vertebrae from T1: the lowest one "
+                  "is T13 (a thirteenth thoracic vertebra), the one below it L1")
+    msgs.append("13 rib-bearing vertebrae counted from T1: the lowest rib-bearing vertebra is named T13")
+    return piece
+
+
 def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
                 hint: tuple[str, int] | None = None) -> Naming:
     """Name the pieces; see the module docstring.
@@ -256,18 +313,21 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
                 anchors.append((m, T1, 0.7, "highest rib-bearing vertebra taken as T1"))
             break
 
+    t13_piece = _apply_t13(anchors, has_rib, msgs)
+
     lumbar = 5
     conf_scale = 1.0
-    if sac and any(a[1] == T12 for a in anchors):
-        t12 = next(a for a in anchors if a[1] == T12)
+    if sac and any(a[1] in (T12, T13) for a in anchors):
+        t12 = next(a for a in anchors if a[1] in (T12, T13))
         nl = t12[0] - top_sacral - 1  # pieces strictly between the sacrum and T12
         if nl == 5:
-            msgs.append("five lumbar vertebrae between T12 and the sacrum: rib and sacrum agree")
+            msgs.append(f"five lumbar vertebrae between {VERSE_NAMES[t12[1]]} and the sacrum: "
+                        "rib and sacrum agree")
             conf_scale = 1.1
         else:
             msgs.append(f"{nl} rib-free vertebrae between the last rib and the sacrum "
-                        "(transitional anatomy or a missed rib/disc): counted from the sacrum, "
-                        "check the level names")
+                        "(transitional anatomy or a missed rib/disc): counted from "
+                        + ("T1" if t13_piece else "the sacrum") + ", check the level names")
             conf_scale = 0.6
             if nl == 6:
                 lumbar = 6
@@ -276,7 +336,8 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
     if anchors:
         piece, label, conf, text = anchors[0]
         msgs.append(text)
-        labels = _count(piece, label, n, lumbar=lumbar)
+        labels = _count(piece, label, n, lumbar=lumbar) if t13_piece is None \
+            else _count_with_t13(t13_piece, n, lumbar=lumbar)
         # agreement with the other anchors
         for p2, l2, _c2, t2 in anchors[1:]:
             got = labels[p2 - 1]

@@ -8,7 +8,9 @@ low-density gaps (facet and costovertebral joints) are costly, and so are crania
 behind the bodies (an arch hangs caudally from its pedicles), so each arch joins the body
 its pedicles come from.  Ribs and ilia that leave the vertebra's lateral envelope seed a
 competing "other bone" front; rib heads and necks beside the bodies of rib-bearing
-vertebrae are cut off; bone outside the envelope (sternum, femora) is other bone.
+vertebrae (lateral of the bodies, in front of a line along the transverse processes'
+front) are cut off; bone outside the envelope (sternum, femora) is other bone.  A disc
+cut by the edge of the view (no plane found) is cleared from the end body.
 The former marker watershed is kept behind :data:`GEODESIC`.
 """
 
@@ -22,7 +24,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
 
 from needleplan.segmentation._bone import WorkGrid
-from needleplan.segmentation._v_column import Column, Discs
+from needleplan.segmentation._v_column import Column, Discs, profile
 from needleplan.segmentation._v_geodesic import geodesic_partition
 
 __all__ = ["Segments", "split_levels", "disc_planes", "DiscPlane"]
@@ -36,11 +38,17 @@ ANTERIOR = 3.0
 RIB_SEEDS = True
 #: Width of the band outside the envelope a rib must cross to seed "other bone" (mm).
 RIB_REACH_MM = 22.0
-#: Head start (mm of dense bone) of the rib fronts over the vertebral bodies' fronts.
-RIB_HEAD_START_MM = 10.0
+#: Head start (mm of dense bone) of the rib fronts over the vertebral bodies' fronts
+#: (10 mm let the ribs take the tips of the transverse processes).
+RIB_HEAD_START_MM = 5.0
 #: Rib heads and necks: further than RIB_LAT body radii from the column centre sideways
-#: and less than RIB_FRONT behind it (in front of the transverse processes).
-RIB_LAT, RIB_FRONT = 1.15, 1.7
+#: and less than RIB_FRONT behind it (in front of the transverse processes), the limit
+#: moving back by RIB_SLOPE per body radius sideways (the processes run posterolaterally
+#: and the rib necks lie along their front).
+RIB_LAT, RIB_FRONT, RIB_SLOPE = 1.15, 1.3, 0.9
+#: Dilation (work voxels) of the solid bodies spared when rib heads are cut (2 kept the
+#: rib heads).
+NEAR_BODY = 0
 #: Largest volume (ml) of a rib piece within the band (the ilia are larger).
 RIB_MAX_ML = 6.0
 #: Posterior reach (body radii behind the column centre) of the convex-hull body filling.
@@ -55,8 +63,9 @@ WS_BINS_HU = (400.0, 250.0, 150.0)
 GEODESIC = True
 #: HU at which a geodesic step costs the most (joint gaps, partial volume).
 LOOSE_HU = 150.0
-#: Cost factor of cranial steps behind the bodies.
-UP_COST = 4.0
+#: Cost factor of cranial steps behind the bodies (4.0 gave the tops of the superior
+#: articular processes to the vertebra above; 2.0 and less cost the real scans).
+UP_COST = 2.5
 
 
 @dataclass
@@ -217,6 +226,44 @@ def _connected_to_seeds(lab: np.ndarray, markers: np.ndarray, domain: np.ndarray
     return np.where(seeded[comp], lab, 0).astype(np.uint8)
 
 
+#: An end of the column whose bodyness is below this fraction of its body's median is a
+#: disc cut by the edge of the view ...
+END_DISC_FRAC = 0.5
+#: ... at most this thick (mm), and darker than this fraction of the endplate's HU.
+END_DISC_MM = 8.0
+END_PLATE_FRAC = 0.85
+
+
+def _end_disc_slices(grid: WorkGrid, col: Column, discs: Discs, pieces: list) -> list[int]:
+    """Work slices (axis 2) of discs cut by the edge of the view at the column's ends.
+
+    Beyond the last endplate (the brightest sample near the end) the samples whose
+    bodyness has fallen below :data:`END_DISC_FRAC` of the body's and whose HU below
+    :data:`END_PLATE_FRAC` of the endplate's are disc.
+    """
+    prof = np.asarray(discs.profile, float)
+    ncol = len(col.z)
+    if len(prof) != ncol or not pieces:
+        return []
+    sz = float(grid.spacing_mm[2])
+    cap = max(1, int(round(END_DISC_MM / sz)))
+    hu = profile(grid, col, stat=np.mean, radius_mm=0.5 * float(np.median(col.radius_mm)))
+    out = []
+    for (a, b), step in ((pieces[0], 1), (pieces[-1], -1)):
+        if (step == 1 and a != 0) or (step == -1 and b != ncol - 1):
+            continue  # bounded by a disc found between two bodies
+        ref = float(np.median(prof[a:b + 1]))
+        if ref <= 0 or b - a < 2 * cap:
+            continue
+        end = np.arange(a, a + cap + 1) if step == 1 else np.arange(b, b - cap - 1, -1)
+        plate = int(end[int(np.argmax(hu[end]))])  # the endplate
+        for i in end:
+            if i == plate or prof[i] >= END_DISC_FRAC * ref or hu[i] >= END_PLATE_FRAC * hu[plate]:
+                break
+            out.append(int(col.z[i]))
+    return out
+
+
 def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
                  feature: np.ndarray, *, min_piece_mm: float = 8.0) -> Segments:
     """Label the vertebrae of ``col`` split at ``discs``."""
@@ -271,7 +318,9 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
                 & (dy >= -ant) & (dy <= post)
             outer[:, :, k] = band
             far[:, :, k] = band & (np.abs(dx) > LATERAL * rl + RIB_REACH_MM - 2.0 * sp[0])
-            rib_zone[:, :, k] = (np.abs(dx) > RIB_LAT * rl) & (dy < RIB_FRONT * rl) & (dy >= -ant)
+            adx = np.abs(dx)
+            rib_zone[:, :, k] = (adx > RIB_LAT * rl) & (dy >= -ant) \
+                & (dy < (RIB_FRONT - RIB_SLOPE * RIB_LAT) * rl + RIB_SLOPE * adx)
         if outside:
             continue
         zone3[:, :, k] = ((dx / body_lat) ** 2 + (dy / np.where(dy > 0, body_post, body_ant)) ** 2) <= 1.0
@@ -362,7 +411,9 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
         good[np.unique(cl[(markers == other) & ~rib_like & outer])] = False
         good[0] = False
         ribs = ndi.binary_dilation(good[cl] & ~zone3, structure=np.ones((3, 3, 3), bool))
-        near_body = ndi.binary_dilation(body_solid & (markers <= n), iterations=2)
+        near_body = body_solid & (markers <= n)
+        if NEAR_BODY:
+            near_body = ndi.binary_dilation(near_body, iterations=NEAR_BODY)
         for m in np.unique(lab[ribs & (lab > 0) & (lab <= n)]):
             cut = (lab == m) & rib_zone & ~near_body
             lab[cut] = other
@@ -390,5 +441,12 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
     for pl in planes:
         slab |= np.abs(pl.distance(zmm)) < pl.half_mm
     lab[zi[slab], zj[slab], zk[slab]] = 0
-    out = np.where(lab > 0, lab, np.where(bone, other, 0)).astype(np.uint8)
+    # a disc cut by the edge of the view has no plane: its slices at the column's ends
+    # are cleared in the body zone, left unlabelled (not "other bone") so that the
+    # outline on the CT grid may still give the endplate's bright voxels to the body
+    end_disc = np.zeros(bone.shape, bool)
+    for k in _end_disc_slices(grid, col, discs, pieces):
+        end_disc[:, :, k] = zone3[:, :, k]
+    lab[end_disc] = 0
+    out = np.where(lab > 0, lab, np.where(bone & ~end_disc, other, 0)).astype(np.uint8)
     return Segments(out, n, pieces, partial)

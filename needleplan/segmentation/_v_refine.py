@@ -38,6 +38,9 @@ INNER = 2.0
 #: Gaussian smoothing of the CT before thresholding (mm).  Smoothing widened the outline
 #: by the blur and cost 0.5-5 Dice points (phantoms, tptbox), so it is off by default.
 SMOOTH_MM = 0.0
+#: An axial hole is marrow (filled) when the coarse labels cover this fraction of it
+#: (the canal is a hole whose rim the coarse labels cover, not its lumen).
+HOLE_COVER = 0.5
 #: Pieces of a label smaller than this fraction of its largest piece are dropped (rib
 #: stubs cut off at the costovertebral joints, specks).
 SPECK = 0.02
@@ -199,7 +202,14 @@ def refine_labels(volume: Volume, coarse: np.ndarray, *, work_spacing_mm, reach_
             f = fore[sl]
             if not f.any():
                 continue
-            holes = ndi.binary_fill_holes(f) & ~f & v[sl]
+            holes = ndi.binary_fill_holes(f) & ~f
+            if ax == 2 and holes.any():
+                # axial: only holes the coarse labels mostly cover (marrow); the canal,
+                # mostly outside them, keeps its rim empty too
+                hl, nh = ndi.label(holes)
+                frac = ndi.mean(v[sl], hl, np.arange(1, nh + 1))
+                holes = np.r_[False, np.asarray(frac) >= HOLE_COVER][hl]
+            holes &= v[sl]
             if holes.any():
                 lab[sl][holes] = c[sl][holes]
     # drop specks not joined to their vertebra's main piece
