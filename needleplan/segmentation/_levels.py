@@ -1,13 +1,15 @@
-"""Level names from anatomy: the sacrum, the ribs (T12 / T1) and counting.
+"""Level names from anatomy: the sacrum, the ribs (T12 / T1), C2's dens and counting.
 
-The vertebra pieces of :mod:`._v_label` are numbered 1..n from caudal to cranial.  Three
+The vertebra pieces of :mod:`._v_label` are numbered 1..n from caudal to cranial.  Four
 anatomical anchors name them:
 
 * **sacrum**: the lowest piece is the sacrum when it runs on without a disc for more
   than a vertebral pitch and large bone (the ilia) flanks it; the piece above is L5;
 * **T12**: the lowest vertebra carrying a rib (bone outside the vertebra's envelope that
   touches it laterally and reaches far out) while a rib-free vertebra lies below it;
-* **T1**: the highest rib-bearing vertebra with a rib-free one (C7) above it.
+* **T1**: the highest rib-bearing vertebra with a rib-free one (C7) above it;
+* **C2**: the vertebra whose dens rises into the ring of C1 (:mod:`._v_atlas`); the
+  ring above it, which has no body, is C1.
 
 Names are counted from the most trusted anchor; agreement between two anchors (five
 lumbar vertebrae between T12 and the sacrum, eleven between T1 and T12) raises the
@@ -27,12 +29,13 @@ from needleplan.segmentation._v_column import Column
 from needleplan.segmentation._v_label import LATERAL, Segments
 from needleplan.segmentation.model import VERSE_NAMES, level_label
 
-__all__ = ["Naming", "find_ribs", "is_sacrum", "name_levels"]
+__all__ = ["Naming", "dens_anchor", "find_ribs", "is_sacrum", "name_levels"]
 
 SACRUM = 26
 T12 = 19
 T1 = 8
 L5 = 24
+C2 = 2
 
 
 @dataclass
@@ -184,6 +187,19 @@ def _count(anchor_piece: int, anchor_label: int, n: int, lumbar: int = 5) -> lis
     return out
 
 
+def dens_anchor(seg: Segments):
+    """C2 named from its dens: ``(piece, label, confidence, message)`` or None.
+
+    :mod:`._v_atlas` splits C1 off the most cranial piece when the body column rises from
+    that piece's body into a peg (the dens) inside a ring of bone without a body of its own
+    (the atlas); the piece below the ring is C2, the ring C1 (counted from it).
+    """
+    atlas = int(getattr(seg, "atlas", 0) or 0)
+    if atlas < 2 or atlas > seg.n:
+        return None
+    return (atlas - 1, C2, 0.9, "C2 identified by its dens inside the ring of C1 (no body of its own)")
+
+
 def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
                 hint: tuple[str, int] | None = None) -> Naming:
     """Name the pieces; see the module docstring.
@@ -253,6 +269,10 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
             if full_above and not any(has_rib[k - 1] for k in above):
                 anchors.append((m, T1, 0.7, "highest rib-bearing vertebra taken as T1"))
             break
+
+    dens = dens_anchor(seg)
+    if dens is not None:
+        anchors.append(dens)
 
     lumbar = 5
     conf_scale = 1.0
