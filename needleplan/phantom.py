@@ -1,6 +1,6 @@
 """Synthetic spine CT phantoms with exact ground truth (sample_data/ and tests).
 
-:func:`make_phantom` draws a contiguous run of vertebrae (C3-L5, optionally the sacrum) with
+:func:`make_phantom` draws a contiguous run of vertebrae (C1-L5, optionally the sacrum) with
 discs, canal, ribs, muscles, fat, skin and air, blurs and adds noise like a scanner, and
 returns the CT as a :class:`~needleplan.io.volume.Volume` together with its truth as an
 :class:`~needleplan.segmentation.model.Anatomy` computed analytically from the drawn
@@ -120,9 +120,9 @@ def _parse_levels(levels) -> list[int]:
         raise InputError(f"levels: {exc}") from None
     if not labs:
         raise InputError("levels: give at least one level, e.g. ('L1', 'L2', 'L3')")
-    bad = [level_name(v) for v in labs if v < 3 or v > 24 and v != 26]
+    bad = [level_name(v) for v in labs if v < 1 or v > 24 and v != 26]
     if bad:
-        raise InputError(f"levels: {', '.join(bad)} not supported; use a contiguous run within C3-L5 "
+        raise InputError(f"levels: {', '.join(bad)} not supported; use a contiguous run within C1-L5 "
                          "(optionally ending with the sacrum 'S')")
     run = [25 if v == 26 else v for v in labs]
     if run != list(range(run[0], run[-1] + 1)):
@@ -256,7 +256,8 @@ def make_phantom(levels=("L1", "L2", "L3"), *, spacing_mm=(1.0, 1.0, 1.0), patie
     Parameters
     ----------
     levels : sequence of str
-        A contiguous run within C3-L5, e.g. ``("T11", "T12", "L1")`` (any order), which may
+        A contiguous run within C1-L5 (C1: the atlas ring without a body; C2: the axis
+        with its dens, which is part of its body in the truth), e.g. ``("T11", "T12", "L1")`` (any order), which may
         end with the sacrum ``"S"`` after L5 (S1 with alae and fused S2, iliac wings in
         ``structures['pelvis']``).
     spacing_mm : (3,) float

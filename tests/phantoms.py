@@ -29,6 +29,7 @@ __all__ = [
     "rotated_phantom",
     "coarse_phantom",
     "lumbosacral_phantom",
+    "upper_cervical_phantom",
 ]
 
 
@@ -88,3 +89,9 @@ def coarse_phantom() -> Phantom:
 def lumbosacral_phantom() -> Phantom:
     """L4-L5 and the sacrum (S1 with alae, fused S2) with iliac wings, 1.5 mm, prone."""
     return _freeze(make_phantom(("L4", "L5", "S"), spacing_mm=(1.5, 1.5, 1.5)))
+
+
+@lru_cache(maxsize=None)
+def upper_cervical_phantom() -> Phantom:
+    """C1-C4 supine: the atlas ring (no body) around C2's dens, with the neck's soft tissue."""
+    return _freeze(make_phantom(("C1", "C2", "C3", "C4"), patient_position="HFS"))

@@ -30,6 +30,7 @@ from tests.phantoms import (
     rotated_phantom,
     thoracic_phantom,
     thoracolumbar_phantom,
+    upper_cervical_phantom,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -336,7 +337,7 @@ def test_reproducible_and_seeded():
 @pytest.mark.parametrize("kw, match", [
     (dict(levels=("L1", "L3")), "contiguous"),
     (dict(levels=("X9",)), "levels"),
-    (dict(levels=("C1", "C2")), "not supported"),
+    (dict(levels=("L5", "L6")), "not supported"),
     (dict(lesion_level="T4"), "lesion_level"),
     (dict(spacing_mm=(0, 1, 1)), "spacing_mm"),
     (dict(patient_position="XYZ"), "patient_position"),
@@ -474,3 +475,63 @@ def test_dicom_oblique_and_signed_values(tmp_path):
     np.testing.assert_array_equal(sitk.GetArrayFromImage(img).transpose(2, 1, 0), vox)
     ds = pydicom.dcmread(sorted(tmp_path.glob("*.dcm"))[0])
     assert ds.PixelRepresentation == 1 and str(ds.PatientName) == "TEST^ONE"
+
+
+# ----------------------------------------------------------------------------- C1 / C2
+def _lps_of(ph, mask):
+    return ph.volume.to_lps(np.argwhere(mask).astype(float))
+
+
+def test_atlas_is_a_ring_without_body_and_axis_has_a_dens():
+    ph = upper_cervical_phantom()
+    lab, parts = ph.truth.labels, ph.truth.parts
+    assert sorted(set(np.unique(lab)) - {0}) == [1, 2, 3, 4]
+    # C1: no body part, no pedicles; everything is arch (ring, lateral masses, processes)
+    assert set(np.unique(parts[lab == 1])) == {PART_ARCH}
+    assert ph.truth.vertebra("C1").pedicles == {}
+    c1 = _lps_of(ph, lab == 1)
+    width, depth = np.ptp(c1[:, 0]), np.ptp(c1[:, 1])
+    assert 70.0 <= width <= 85.0 and 40.0 <= depth <= 50.0  # adult atlas
+    # C2's body part holds the dens, which rises 12-18 mm above its body into C1's ring
+    c2 = ph.truth.vertebra("C2")
+    body2 = _lps_of(ph, (lab == 2) & (parts == PART_BODY))
+    rise = c2.superior_endplate.signed_distance_mm(body2).max()
+    assert 12.0 <= rise <= 18.0
+    dens = body2[c2.superior_endplate.signed_distance_mm(body2) > 4.0]
+    assert dens[:, 2].max() > c1[:, 2].min() + 8.0
+    # in the axial slice through the dens tip region the atlas surrounds it: anterior arch in
+    # front (atlanto-dental interval 1.5-3.5 mm), lateral masses on both sides, arch behind
+    k = int(round(np.median(np.argwhere(lab == 1)[:, 2])))
+    sl, sl1 = lab[:, :, k] == 2, lab[:, :, k] == 1
+    assert sl.sum() > 30
+    d = ndimage.distance_transform_edt(~sl, sampling=ph.volume.spacing_mm[:2])
+    gap = d[sl1].min()
+    assert 1.5 <= gap <= 3.5
+    ij = np.argwhere(sl).mean(0)
+    ring = ph.volume.to_lps(np.c_[np.argwhere(sl1), np.full(sl1.sum(), k)].astype(float))
+    cen = ph.volume.to_lps(np.r_[ij, k])
+    rel = ring - cen
+    assert (rel[:, 1] < -3).any() and (rel[:, 1] > 15).any()  # anterior and posterior arch
+    assert (rel[:, 0] > 10).any() and (rel[:, 0] < -10).any()  # both lateral masses
+
+
+def test_upper_cervical_foramina_hold_the_vertebral_arteries():
+    ph = upper_cervical_phantom()
+    art = ph.structures["vertebral_arteries"]
+    lab = ph.truth.labels
+    assert not (art & (lab > 0)).any()
+    for level in (1, 2):
+        # both arteries pass through the level's transverse foramina: enclosed by its bone
+        enclosed = 0
+        for k in np.unique(np.argwhere(lab == level)[:, 2]):
+            a = art[:, :, k]
+            if ndimage.label(a)[1] != 2:
+                continue
+            bone = lab[:, :, k] == level
+            holes = ndimage.binary_fill_holes(bone) & ~bone
+            enclosed += int((holes & a).sum() >= 0.8 * a.sum())
+        assert enclosed * ph.volume.spacing_mm[2] >= 5.0
+    # the canal runs through C1's ring behind the dens, and no bone lies in it
+    assert not (ph.truth.canal & (lab > 0)).any()
+    k = int(round(np.median(np.argwhere(lab == 1)[:, 2])))
+    assert ph.truth.canal[:, :, k].sum() * np.prod(ph.volume.spacing_mm[:2]) > 250.0

@@ -55,7 +55,7 @@ def stack_vertebrae(labels, *, plana=None, lesion=None, defect=None, narrow=None
         heights = (h, h, h)
         if lab == plana:
             heights = (0.30 * h, 0.42 * h, 0.58 * h)
-        above = level_geometry(24 if lab == 26 else lab - 1).disc_below_mm if lab > 3 else g.disc_below_mm
+        above = level_geometry(24 if lab == 26 else lab - 1).disc_below_mm if lab > 1 else g.disc_below_mm
         raw.append((lab, g, heights, above))
     centers, rots = [], []
     c = np.zeros(3)
@@ -187,8 +187,9 @@ def paint_all(grid: Grid, world, unrot, rg, pivot, *, ribs: bool, rng, spacing):
         canal_l = _full(m.canal(x, y, z), sub) & (z >= seg_lo) & (z <= seg_hi)
         body = m.body(x, y, z)
         arch = m.arch(x, y, z)
-        ped_l = m.pedicles["left"].contains(x, y, z)
-        ped_r = m.pedicles["right"].contains(x, y, z)
+        no_ped = np.zeros((), bool)  # C1 has no pedicles
+        ped_l = m.pedicles["left"].contains(x, y, z) if m.pedicles else no_ped
+        ped_r = m.pedicles["right"].contains(x, y, z) if m.pedicles else no_ped
         bone = (body | arch | ped_l | ped_r) & ~canal_l
         # discs (the half above this body; the lowest level also gets the half below)
         zi, zs = m.endplate_z(y)
@@ -200,6 +201,8 @@ def paint_all(grid: Grid, world, unrot, rg, pivot, *, ribs: bool, rng, spacing):
             disc &= z >= -0.5 * m.heights_mm[1] - g.disc_below_mm - 0.5
             if g.region == "sacral":
                 disc &= z >= 0.0
+        if g.label <= 2:  # synovial atlanto-axial joints: no disc above C2, none at C1
+            disc = disc & (z < zi) if g.label == 2 else np.zeros((), bool)
         free = labels[box] == 0
         # -- hu of discs
         dsub = disc & free & ~bone
@@ -211,7 +214,7 @@ def paint_all(grid: Grid, world, unrot, rg, pivot, *, ribs: bool, rng, spacing):
         can_free = canal_l & free & ~bone
         hu_sub[can_free] = HU["epidural_fat"]
         canal[box] |= canal_l
-        yc = 0.5 * g.body_depth_mm + 0.5 * g.canal_depth_mm
+        yc = m.canal_center_y()
         sac = _ellipse_norm(x, y - yc + 0.5, 0.36 * g.canal_width_mm, 0.36 * g.canal_depth_mm) <= 1.0
         csf_l = can_free & sac
         hu_sub[csf_l] = HU["csf"]

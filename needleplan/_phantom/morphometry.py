@@ -3,7 +3,8 @@
 Pedicle widths and heights follow the morphometry table of the project's clinical notes
 (Zindrick 1987, Lien 2007, Panjabi 1992) at T1, T4, T6, T8, T10, T12 and L1-L5; cervical
 values and body sizes are typical adult figures.  Every table is keyed by VerSe label
-number (C3 = 3 ... T1 = 8 ... L1 = 20 ... L5 = 24, sacrum = 26) and interpolated linearly.
+number (C3 = 3 ... T1 = 8 ... L1 = 20 ... L5 = 24, sacrum = 26) and interpolated linearly;
+the atlas and the axis (C1, C2) have their own fixed sizes (:data:`UPPER_CERVICAL`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LevelGeometry", "level_geometry", "region_of"]
+__all__ = ["LevelGeometry", "level_geometry", "region_of", "UPPER_CERVICAL"]
 
 
 def _table(pairs: dict[int, float]):
@@ -104,8 +105,31 @@ class LevelGeometry:
     has_rib: bool
 
 
+#: The atlas (C1) and the axis (C2) are not interpolated: typical adult sizes.  C1 has no
+#: body; its "body" entries are nominal (soft-tissue layout, stacking: the height is that of
+#: the lateral masses, ``disc_below_mm`` the atlanto-axial joint gap); its ring is drawn by
+#: :meth:`needleplan._phantom.vertebra.VertebraModel.atlas`.  C2's body height excludes the
+#: dens; its pedicles rise ~22 deg cranially toward the front.
+UPPER_CERVICAL = {
+    1: dict(body_width_mm=17.0, body_depth_mm=16.0, body_height_mm=14.0, disc_below_mm=3.5,
+            canal_width_mm=24.0, canal_depth_mm=17.0, pedicle_width_mm=7.0, pedicle_height_mm=4.5,
+            medial_deg=10.0, sagittal_deg=0.0, tilt_deg=-5.0, isthmus_offset_mm=4.5,
+            pedicle_post_mm=4.0, lamina_thick_mm=5.0, lamina_height_mm=8.0, spinous_len_mm=4.0,
+            spinous_thick_mm=4.5, spinous_height_mm=7.0, spinous_down_deg=0.0, tp_len_mm=9.0,
+            tp_back_deg=0.0, tp_up_deg=0.0, tp_thick_mm=5.0, tp_height_mm=9.0, facet_radius_mm=7.0),
+    2: dict(body_width_mm=18.0, body_depth_mm=16.0, body_height_mm=20.0, disc_below_mm=5.0,
+            canal_width_mm=24.0, canal_depth_mm=16.0, pedicle_width_mm=5.5, pedicle_height_mm=8.0,
+            medial_deg=35.0, sagittal_deg=-22.0, tilt_deg=-5.0, isthmus_offset_mm=4.5,
+            pedicle_post_mm=4.0, lamina_thick_mm=6.0, lamina_height_mm=14.0, spinous_len_mm=26.0,
+            spinous_thick_mm=8.0, spinous_height_mm=10.0, spinous_down_deg=20.0, tp_len_mm=7.0,
+            tp_back_deg=-35.0, tp_up_deg=0.0, tp_thick_mm=5.0, tp_height_mm=6.0, facet_radius_mm=5.5),
+}
+
+
 def level_geometry(label: int) -> LevelGeometry:
-    """The nominal :class:`LevelGeometry` of VerSe level ``label`` (3-24, 26)."""
+    """The nominal :class:`LevelGeometry` of VerSe level ``label`` (1-24, 26)."""
+    if label in UPPER_CERVICAL:
+        return LevelGeometry(label=int(label), region="cervical", has_rib=False, **UPPER_CERVICAL[label])
     g = float(label)
     reg = region_of(label)
     if reg == "cervical":

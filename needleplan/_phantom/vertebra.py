@@ -16,6 +16,14 @@ from needleplan._phantom.morphometry import LevelGeometry
 __all__ = ["VertebraModel", "PedicleModel", "unit"]
 
 SIDES = {"left": 1.0, "right": -1.0}
+ATLAS, AXIS = 1, 2
+#: The dens of C2: semi-axes (lateral, AP) and AP centre in the body frame, and how far its
+#: tip rises above the body's superior surface (mm).
+DENS_SEMI_MM, DENS_Y_MM, DENS_RISE_MM = (4.6, 5.0), 1.0, 16.0
+#: C1: lateral-mass centre (mm from the midline) and canal centre (mm behind the dens axis).
+ATLAS_LM_X_MM, ATLAS_CANAL_Y_MM = 19.0, 15.5
+#: C2: centre of each superior articular facet (mm lateral, mm posterior).
+AXIS_FACET_X_MM, AXIS_FACET_Y_MM = 14.5, 3.0
 #: Fraction of the lamina height trimmed from its lower edge at the midline (spinous root).
 LAMINA_MIDLINE_RAISE = 0.3
 
@@ -88,7 +96,8 @@ class VertebraModel:
     pedicles: dict[str, PedicleModel] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.pedicles = {side: self._make_pedicle(side) for side in SIDES}
+        # the atlas has no pedicles (its ring is drawn by :meth:`atlas`)
+        self.pedicles = {} if self.geom.label == ATLAS else {side: self._make_pedicle(side) for side in SIDES}
 
     # ----------------------------------------------------------------- body shape
     @property
@@ -109,6 +118,23 @@ class VertebraModel:
 
     def body(self, x, y, z):
         g = self.geom
+        if g.label == ATLAS:  # no body: the anterior arch lies in front of C2's dens
+            return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(z)), dtype=bool)
+        if g.label == AXIS:
+            return self._body(x, y, z) | self.dens(x, y, z)
+        return self._body(x, y, z)
+
+    def dens(self, x, y, z):
+        """C2's odontoid process: an elliptic peg from the body up into C1's ring, rounded tip."""
+        top = 0.5 * self.heights_mm[1] + DENS_RISE_MM
+        cap = 5.0
+        t = np.clip((z - (top - cap)) / cap, 0.0, 1.0)
+        shrink = np.sqrt(np.clip(1.0 - t * t, 0.0, 1.0)) + 1e-6
+        a, b = DENS_SEMI_MM
+        return (((x / a) ** 2 + ((y - DENS_Y_MM) / b) ** 2) <= shrink ** 2) & (z >= 0.0) & (z <= top)
+
+    def _body(self, x, y, z):
+        g = self.geom
         zi, zs = self.endplate_z(y)
         hh = 0.5 * (zs - zi)
         zc = z - 0.5 * (zs + zi)
@@ -123,9 +149,16 @@ class VertebraModel:
     def canal(self, x, y, z):
         """The canal's cross-section (a rounded box behind the body), all z."""
         g = self.geom
-        yc = 0.5 * g.body_depth_mm + 0.5 * g.canal_depth_mm
+        yc = self.canal_center_y()
         n = 2.6 if g.region == "lumbar" else 2.3
         return _superellipse(x, y - yc, 0.5 * g.canal_width_mm, 0.5 * g.canal_depth_mm, n) <= 1.0
+
+    def canal_center_y(self) -> float:
+        """Local AP coordinate of the canal's centre (C1: behind the dens, in its ring)."""
+        g = self.geom
+        if g.label == ATLAS:
+            return ATLAS_CANAL_Y_MM
+        return 0.5 * g.body_depth_mm + 0.5 * g.canal_depth_mm
 
     # ----------------------------------------------------------------- pedicles
     def _make_pedicle(self, side: str) -> PedicleModel:
@@ -166,6 +199,8 @@ class VertebraModel:
     def arch(self, x, y, z):
         """Union of laminae, spinous, transverse and articular processes (bool)."""
         g = self.geom
+        if g.label == ATLAS:
+            return self.atlas(x, y, z)
         hp = self.heights_mm[2]
         out = np.zeros(np.broadcast_shapes(x.shape, y.shape, z.shape), dtype=bool)
         ped_top = self.pedicles["left"].center[2] + 0.5 * g.pedicle_height_mm
@@ -197,7 +232,14 @@ class VertebraModel:
                 ix, iy = sx - s * np.sin(phi) * gap, sy + np.cos(phi) * gap
                 sup_top = 0.5 * hp + 0.8 * self.disc_above_mm
                 inf_bot = -0.5 * hp - 0.8 * g.disc_below_mm
-            out |= (_superellipse(x - sx, y - sy, r, 0.85 * r, 2.0) <= 1.0) & (z <= sup_top) & (z >= ped_bot)
+            if g.label == AXIS:
+                # C2's superior facets lie in front, beside the dens, and carry C1's lateral masses
+                fx, fy = s * AXIS_FACET_X_MM, AXIS_FACET_Y_MM
+                out |= (_superellipse(x - fx, y - fy, 6.0, 7.5, 2.2) <= 1.0) & \
+                    (z <= 0.5 * hp + 1.5) & (z >= 0.5 * hp - 7.0)
+            else:
+                out |= (_superellipse(x - sx, y - sy, r, 0.85 * r, 2.0) <= 1.0) & (z <= sup_top) & \
+                    (z >= ped_bot)
             if g.region != "sacral":
                 out |= (_superellipse(x - ix, y - iy, 0.85 * r, r, 2.0) <= 1.0) & \
                     (z >= inf_bot) & (z <= z_bot + 0.5 * g.lamina_height_mm)
@@ -220,10 +262,29 @@ class VertebraModel:
         tip = (along - g.spinous_len_mm) ** 2 / (0.5 * g.spinous_thick_mm) ** 2 + \
               x ** 2 / (0.5 * g.spinous_thick_mm * 0.7) ** 2 + across ** 2 / hgt ** 2
         out |= tip <= 1.0
+        if g.label == AXIS:  # bifid spinous process: a notch between two tubercles
+            out &= ~((along >= g.spinous_len_mm - 7.0) & (np.abs(x) < 1.2) & (np.abs(across) < 2.0 * hgt))
         if g.region == "sacral":  # S2 fused below S1 (no disc)
             zi = -0.5 * self.heights_mm[1]
             out |= (_superellipse(x, y + 0.03 * g.body_depth_mm, 0.4 * g.body_width_mm,
                                   0.4 * g.body_depth_mm, 2.3) <= 1.0) & (z <= zi + 1.0) & (z >= zi - 24.0)
+        return out
+
+    def atlas(self, x, y, z):
+        """C1: anterior arch with its tubercle, lateral masses, posterior arch with its
+        tubercle and transverse processes around the foramina (local frame: origin on C2's
+        body axis, so the dens stands just behind the anterior arch)."""
+        out = np.zeros(np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(z)), dtype=bool)
+        for side, s in SIDES.items():
+            d, _ = _thick_segment(x, y, s * 13.0, -5.5, 0.0, -9.5)
+            out |= (d <= 3.0) & (np.abs(z) <= 5.0)  # anterior arch
+            lm = _superellipse(x - s * ATLAS_LM_X_MM, y - 3.5, 7.0, 10.0, 2.2) <= 1.0
+            out |= lm & (np.abs(z) <= 0.5 * self.heights_mm[1])  # lateral mass
+            d, _ = _thick_segment(x, y, s * 16.0, 12.5, 0.0, 27.0)
+            out |= (d <= 2.8) & (np.abs(z - 0.5) <= 4.0)  # posterior arch
+            out |= self._cervical_transverse(x, y, z, side)
+        out |= ((x / 5.0) ** 2 + ((y + 10.5) / 3.2) ** 2 + (z / 6.0) ** 2) <= 1.0  # anterior tubercle
+        out |= ((x / 4.5) ** 2 + ((y - 29.5) / 3.5) ** 2 + (z / 5.5) ** 2) <= 1.0  # posterior tubercle
         return out
 
     def _ala(self, x, y, z, side):
@@ -274,6 +335,11 @@ class VertebraModel:
 
     def _cervical_transverse(self, x, y, z, side):
         """A ring of bone (anterior and posterior roots) around the transverse foramen."""
+        if self.geom.label == ATLAS:  # wide processes lateral to the lateral masses
+            s = SIDES[side]
+            tp = (_superellipse(x - s * 31.0, y - 3.5, 8.0, 5.5, 2.5) <= 1.0) & \
+                (np.abs(z) <= 0.5 * self.geom.tp_height_mm)
+            return tp & ~self.transverse_foramen(x, y, z, side)
         p = self.pedicles[side]
         c = self.foramen_center(side) + 1.2 * self._lateral_dir(side)
         r = self.FORAMEN_R + 3.2
@@ -288,6 +354,8 @@ class VertebraModel:
 
     def foramen_center(self, side) -> np.ndarray:
         """Centre of the transverse foramen: just lateral to the pedicle's isthmus (local)."""
+        if self.geom.label == ATLAS:  # lateral to the lateral mass
+            return np.array([SIDES[side] * 29.5, 4.0, 0.0])
         p = self.pedicles[side]
         return p.center + (0.5 * self.geom.pedicle_width_mm + self.FORAMEN_R + 0.3) * self._lateral_dir(side)
 
@@ -329,4 +397,8 @@ class VertebraModel:
         zhi = 0.5 * max(self.heights_mm) + self.disc_above_mm + 4.0
         if g.region == "sacral":
             zlo, zhi = zlo - 25.0, zhi + 40.0
+        if g.label == ATLAS:
+            half_x, y_min = 44.0, -17.0
+        if g.label == AXIS:  # the dens
+            zhi = 0.5 * max(self.heights_mm) + DENS_RISE_MM + 4.0
         return np.array([-half_x, y_min, zlo]), np.array([half_x, y_max, zhi])

@@ -1,13 +1,15 @@
-"""Level names from anatomy: the sacrum, the ribs (T12 / T1) and counting.
+"""Level names from anatomy: the sacrum, the ribs (T12 / T1), C2's dens and counting.
 
-The vertebra pieces of :mod:`._v_label` are numbered 1..n from caudal to cranial.  Three
+The vertebra pieces of :mod:`._v_label` are numbered 1..n from caudal to cranial.  Four
 anatomical anchors name them:
 
 * **sacrum**: the lowest piece is the sacrum when it runs on without a disc for more
   than a vertebral pitch and large bone (the ilia) flanks it; the piece above is L5;
 * **T12**: the lowest vertebra carrying a rib (bone outside the vertebra's envelope that
   touches it laterally and reaches far out) while a rib-free vertebra lies below it;
-* **T1**: the highest rib-bearing vertebra with a rib-free one (C7) above it.
+* **T1**: the highest rib-bearing vertebra with a rib-free one (C7) above it;
+* **C2**: the vertebra whose dens rises into the ring of C1 (:mod:`._v_atlas`); the
+  ring above it, which has no body, is C1.
 
 When both rib anchors are in view and thirteen rib-bearing vertebrae run from T1 to the
 lowest one inclusive, the lowest is a thirteenth thoracic vertebra, T13
@@ -33,7 +35,7 @@ from needleplan.segmentation._v_column import Column
 from needleplan.segmentation._v_label import LATERAL, Segments
 from needleplan.segmentation.model import VERSE_NAMES, level_label
 
-__all__ = ["Naming", "find_ribs", "is_sacrum", "name_levels", "thirteenth_thoracic"]
+__all__ = ["Naming", "dens_anchor", "find_ribs", "is_sacrum", "name_levels", "thirteenth_thoracic"]
 
 SACRUM = 26
 T12 = 19
@@ -43,6 +45,7 @@ L1 = 20
 T13 = 28
 #: Rib-bearing vertebrae from T1 to the lowest one (inclusive) that make the lowest T13.
 T13_COUNT = 13
+C2 = 2
 
 
 @dataclass
@@ -243,6 +246,19 @@ def _apply_t13(anchors: list, has_rib, msgs: list[str]) -> int | None:
     return piece
 
 
+def dens_anchor(seg: Segments):
+    """C2 named from its dens: ``(piece, label, confidence, message)`` or None.
+
+    :mod:`._v_atlas` splits C1 off the most cranial piece when the body column rises from
+    that piece's body into a peg (the dens) inside a ring of bone without a body of its own
+    (the atlas); the piece below the ring is C2, the ring C1 (counted from it).
+    """
+    atlas = int(getattr(seg, "atlas", 0) or 0)
+    if atlas < 2 or atlas > seg.n:
+        return None
+    return (atlas - 1, C2, 0.9, "C2 identified by its dens inside the ring of C1 (no body of its own)")
+
+
 def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
                 hint: tuple[str, int] | None = None) -> Naming:
     """Name the pieces; see the module docstring.
@@ -314,6 +330,9 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
             break
 
     t13_piece = _apply_t13(anchors, has_rib, msgs)
+    dens = dens_anchor(seg)
+    if dens is not None:
+        anchors.append(dens)
 
     lumbar = 5
     conf_scale = 1.0
@@ -353,10 +372,11 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
         confs = [max(0.05, conf - 0.02 * abs(m - piece)) for m in range(1, n + 1)]
     elif hint is not None:
         name, piece = hint
-        labels = _count(int(piece), level_label(name), n)
+        lab = level_label(name)
+        labels = _count_with_t13(int(piece), n) if lab == T13 else _count(int(piece), lab, n)
         conf = 0.5
         confs = [conf] * n
-        msgs.append(f"no sacrum or rib anchor in view: levels counted from the given hint ({name})")
+        msgs.append(f"no sacrum, rib or dens anchor in view: levels counted from the given hint ({name})")
     else:
         radius = [float(np.median(col.radius_mm[a:b + 1])) for a, b in seg.bounds]
         labels, conf, text = guess_levels_from_size(radius, pitch_mm, has_rib)

@@ -25,6 +25,9 @@ __all__ = ["Column", "find_column", "find_discs"]
 MIN_BODY_RADIUS_MM = 4.0
 #: Half thickness of a disc as a fraction of the local vertebral pitch.
 DISC_HALF = 0.12
+#: Longest plausible distance between neighbouring discs, in median body radii (the pitch
+#: is about 2-3 radii); a longer gap has missed a disc.
+MAX_GAP_RADII = 4.5
 
 
 @dataclass
@@ -66,7 +69,8 @@ def _slice_candidates(grid: WorkGrid, bone: np.ndarray, body: np.ndarray, *, top
     """Per axial slice up to ``top`` local maxima of the midline-weighted inscribed radius.
 
     Returns (nz, top, 2) positions (voxel indices, NaN when absent), (nz, top) scores and
-    (nz, top) radii in mm.
+    (nz, top) radii in mm.  On slices that show a whole neck an enclosed candidate that is
+    the spinal canal is replaced by the body in front of it (:func:`_body_in_front`).
     """
     sx, sy, sz = grid.spacing_mm
     nx, ny, nz = bone.shape
@@ -102,10 +106,77 @@ def _slice_candidates(grid: WorkGrid, bone: np.ndarray, body: np.ndarray, *, top
             continue
         order = np.argsort(-sc[ii, jj])[:top]
         n = len(order)
-        pos[k, :n] = np.column_stack([ii[order], jj[order]])
-        score[k, :n] = sc[ii[order], jj[order]]
-        rad[k, :n] = edt[ii[order], jj[order]]
+        ci, cj = ii[order].astype(float), jj[order].astype(float)
+        cs, cr = sc[ii[order], jj[order]], edt[ii[order], jj[order]]
+        neck = area < NECK_MAX_MM2 and touches <= 2  # a whole neck in view, not a crop
+        for q in range(n if neck else 0):
+            if sl[ii[order[q]], jj[order[q]]]:
+                continue
+            front = _body_in_front(sl, edt, grid.hu[:, :, k], int(ii[order[q]]), int(jj[order[q]]), cr[q],
+                                   (sx, sy))
+            if front is not None:  # a vertebral foramen: the body lies in front of it
+                fi, fj = front
+                ci[q], cj[q], cr[q] = fi, fj, edt[fi, fj]
+                cs[q] = max(cs[q], sc[fi, fj])
+        pos[k, :n] = np.column_stack([ci, cj])
+        score[k, :n] = cs
+        rad[k, :n] = cr
     return pos, score, rad
+
+
+#: Largest axial cross-section of a neck (mm2; ~50 cm circumference): below it the slice is
+#: taken as a neck, where a wide canal lies behind small bodies (see :func:`_body_in_front`).
+NECK_MAX_MM2 = 200.0e2
+#: How far in front of an enclosed space its anterior bony wall may lie, and how far in
+#: front of that wall the centre of a vertebral body may lie (mm).
+CANAL_WALL_MM, CANAL_BODY_MM = 25.0, 20.0
+#: Highest median HU of a canal's contents (CSF, cord, epidural fat); marrow is denser.
+CANAL_MAX_HU = 50.0
+#: Smallest distance from an enclosed point to the anterior wall of a canal (mm).
+CANAL_MIN_DEPTH_MM = 1.0
+
+
+def _body_in_front(sl: np.ndarray, edt: np.ndarray, hu: np.ndarray, i: int, j: int, rad_mm: float,
+                   spacing_mm):
+    """The body in front of a bone-enclosed space, when that space is a vertebral foramen.
+
+    The spinal canal is a ring of bone whose anterior wall is the back of a vertebral body;
+    in the neck the canal is wider than the small bodies in front of it, so its enclosure
+    radius beats theirs (used on slices that show a whole neck, smaller than
+    :data:`NECK_MAX_MM2`; in the trunk the bodies are the larger).  From the enclosed point
+    (``i``, ``j``) walk anteriorly (-j on the LPS-aligned grid) to the first bone, then
+    take the thickest bone (or bony ring, ``edt``) within :data:`CANAL_BODY_MM` in front
+    of that wall and within 3 mm of the point's sagittal line.  A body is there when that
+    thickness is at least :data:`MIN_BODY_RADIUS_MM` and half the space's own radius; in
+    front of a real body there is soft tissue.  The space itself must hold soft tissue or
+    fluid (median HU within half its radius at most :data:`CANAL_MAX_HU`), not the marrow
+    of a hollow body, and its anterior wall must lie at least :data:`CANAL_MIN_DEPTH_MM`
+    away.  Returns the body's (i, j) or None.
+    """
+    sx, sy = spacing_mm
+    ri, rj = max(1, int(0.5 * rad_mm / sx)), max(1, int(0.5 * rad_mm / sy))
+    box = (slice(max(0, i - ri), i + ri + 1), slice(max(0, j - rj), j + rj + 1))
+    inside = hu[box][~sl[box]]
+    if inside.size == 0 or float(np.median(inside)) > CANAL_MAX_HU:
+        return None
+    reach = int(np.ceil(CANAL_WALL_MM / sy))
+    hits = np.flatnonzero(sl[i, max(0, j - reach):j][::-1])
+    if len(hits) == 0:
+        return None
+    wall = j - 1 - int(hits[0])
+    if (j - wall) * sy < CANAL_MIN_DEPTH_MM:
+        return None
+    d = max(1, int(round(3.0 / sx)))
+    i0, i1 = max(0, i - d), min(sl.shape[0], i + d + 1)
+    j0 = max(0, wall - int(np.ceil(CANAL_BODY_MM / sy)))
+    win = edt[i0:i1, j0:wall + 1]
+    if win.size == 0:
+        return None
+    a, b = np.unravel_index(int(np.argmax(win)), win.shape)
+    val = float(win[a, b])
+    if val < max(MIN_BODY_RADIUS_MM, 0.5 * float(rad_mm)):
+        return None
+    return i0 + int(a), j0 + int(b)
 
 
 def _track(pos, score, spacing_mm) -> np.ndarray:
@@ -390,6 +461,9 @@ def find_discs(grid: WorkGrid, col: Column, feature: np.ndarray) -> Discs:
     # too few dips for the column's length (about one vertebra per 3 body radii)
     expected = arc[-1] / (3.2 * rmed)
     sparse = len(centre) < expected - 1.0
+    # ... or a gap between two discs that holds two vertebrae (a cervical disc whose body
+    # signal stays high: the lateral masses and arches around it close a bony ring)
+    sparse |= bool(len(centre) >= 2 and np.max(np.diff(arc[centre])) > MAX_GAP_RADII * rmed)
     if sparse:
         centre = pick(score_b + 0.6 * score_h - 0.35)
     prof = pb

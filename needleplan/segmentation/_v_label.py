@@ -81,12 +81,15 @@ class Segments:
         Column index range (into ``Column.z``) of each piece's body.
     partial : list of bool
         Body cut by the edge of the column (a disc on one side only).
+    atlas : int
+        Piece index of C1 when :mod:`._v_atlas` split its ring off C2's dens, else 0.
     """
 
     labels: np.ndarray
     n: int
     bounds: list
     partial: list
+    atlas: int = 0
 
 
 @dataclass

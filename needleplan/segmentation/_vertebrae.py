@@ -14,7 +14,9 @@ Pipeline (no model weights; SimpleITK and scipy.ndimage):
    too, so an arch joins the body its pedicles come from); ribs and ilia leaving the
    vertebra's envelope seed a competing "other bone" front, and rib heads and necks beside
    the bodies are cut off (:mod:`._v_label`);
-6. level names from the sacrum, the ribs and counting (:mod:`._levels`); the sacral
+   C1's ring is split off the piece holding C2's dens (no disc between them;
+   :mod:`._v_atlas`);
+6. level names from the sacrum, the ribs, C2's dens and counting (:mod:`._levels`); the sacral
    label kept to S1 (:mod:`._v_sacrum`);
 7. labels mapped back onto the CT grid and re-drawn there along the CT's own bone
    boundary (:mod:`._v_refine`).
@@ -32,6 +34,7 @@ from needleplan.errors import SegmentationError
 from needleplan.io.volume import Volume
 from needleplan.segmentation._bone import body_outline, bone_mask, enclosure_radius, make_work_grid, to_ct_grid
 from needleplan.segmentation._levels import name_levels
+from needleplan.segmentation._v_atlas import split_atlas
 from needleplan.segmentation._v_column import bodyness, find_column, find_discs
 from needleplan.segmentation._v_label import disc_planes, split_levels
 from needleplan.segmentation._v_refine import OTHER, refine_labels
@@ -134,6 +137,7 @@ def segment_vertebrae(volume: Volume, *, progress: Callable[[float, str], None] 
     discs = find_discs(grid, col, feature)
     step(0.55, "splitting levels")
     seg = split_levels(grid, bone, col, discs, feature)
+    seg = split_atlas(grid, bone, col, seg)  # C1's ring off C2's dens (no disc between them)
     if seg.n == 0:
         raise SegmentationError(f"no spine found in {src}: the bony column is too short to hold a vertebra")
     step(0.8, "naming levels")

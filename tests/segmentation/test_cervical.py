@@ -1,0 +1,161 @@
+"""Cervical spine: C4-C6 Dice with the canal and foramina left empty, C1/C2 named by the dens.
+
+Phantoms only (cached; each segmentation takes about a second).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from needleplan.io import Volume
+from needleplan.phantom import make_phantom
+from needleplan.segmentation._vertebrae import segment_vertebrae
+from needleplan.segmentation.model import PART_BODY
+from tests.phantoms import cervical_phantom, upper_cervical_phantom
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return 2.0 * int((a & b).sum()) / s if s else 1.0
+
+
+def _identified(pred: np.ndarray, truth: np.ndarray, vol: Volume, label: int) -> bool:
+    """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
+    if not (pred == label).any():
+        return False
+    pc = vol.to_lps(np.argwhere(pred == label).mean(0))
+    cents = {int(k): vol.to_lps(np.argwhere(truth == k).mean(0)) for k in np.unique(truth) if k}
+    d = {k: np.linalg.norm(pc - c) for k, c in cents.items()}
+    return d[label] <= 20.0 and min(d, key=d.get) == label
+
+
+def _assert_canal_empty(ph, res):
+    """No label in the dural sac, nor deeper than 2 mm inside the canal (before the fix the
+    cervical canal was filled: ~1000-1600 CSF voxels per level)."""
+    vert = res.labels > 0
+    core = ndimage.binary_erosion(ph.truth.canal, iterations=2)
+    assert int((vert & ph.structures["csf"]).sum()) <= 0.005 * int(vert.sum())
+    assert int((vert & core).sum()) <= 0.005 * int(vert.sum())
+
+
+@pytest.fixture(scope="module")
+def cervical():
+    """C4-C6 with a level hint (no anchor in view), as the measurement script runs it."""
+    ph = cervical_phantom()
+    t = ph.truth.labels
+    hint = ("C5", ph.volume.to_lps(np.argwhere(t == 5).mean(0)))
+    return ph, segment_vertebrae(ph.volume, hint=hint)
+
+
+@pytest.fixture(scope="module")
+def upper():
+    """C1-C4 without any hint: the dens names the levels."""
+    ph = upper_cervical_phantom()
+    return ph, segment_vertebrae(ph.volume)
+
+
+# ----------------------------------------------------------------------------- C4-C6
+def test_cervical_dice_floor(cervical):
+    ph, res = cervical
+    for lab in (4, 5, 6):
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.90, lab
+
+
+@pytest.mark.xfail(strict=False, reason="outline one CT voxel too wide on the thin cervical arches "
+                   "(refine threshold, ~950 voxels per level), contrast-filled transverse foramina "
+                   "filled as marrow (~150), facet boundary of the lateral-mass pillars (~300); "
+                   "measured C4 0.928, C5 0.912, C6 0.934")
+def test_cervical_dice_target(cervical):
+    ph, res = cervical
+    for lab in (4, 5, 6):
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.95, lab
+
+
+def test_cervical_canal_stays_out_of_the_labels(cervical):
+    """The column runs through the small bodies, not the wide canal behind them."""
+    ph, res = cervical
+    _assert_canal_empty(ph, res)
+    # the body column's centreline lies inside the bodies (in front of the canal)
+    for lab in (4, 5, 6):
+        v = ph.truth.vertebra(lab)
+        d = np.linalg.norm(res.centerline_lps - v.body_center_lps, axis=1)
+        assert d.min() <= 0.3 * v.body_depth_mm, lab
+
+
+def test_cervical_transverse_foramina_mostly_empty(cervical):
+    ph, res = cervical
+    art = ph.structures["vertebral_arteries"]
+    kk = np.unique(np.argwhere(ph.truth.labels > 0)[:, 2])
+    inside = art[:, :, kk]
+    hit = (res.labels[:, :, kk] > 0) & inside
+    assert hit.sum() <= 0.5 * inside.sum()  # today ~40 %: contrast-filled foramina
+
+
+@pytest.mark.xfail(strict=False, reason="contrast in the vertebral arteries (230 HU) passes the "
+                   "work grid's spongy-bone threshold, so the refine step fills the foramina as marrow")
+def test_cervical_transverse_foramina_empty(cervical):
+    ph, res = cervical
+    art = ph.structures["vertebral_arteries"]
+    kk = np.unique(np.argwhere(ph.truth.labels > 0)[:, 2])
+    assert ((res.labels[:, :, kk] > 0) & art[:, :, kk]).sum() <= 0.05 * art[:, :, kk].sum()
+
+
+def test_no_dens_below_c2(cervical):
+    """C4-C6 hold no atlas: the names come from the hint, not from a false dens."""
+    _, res = cervical
+    assert not any("dens" in m for m in res.messages)
+    assert res.levels == ["C4", "C5", "C6"]
+
+
+# ----------------------------------------------------------------------------- C1-C4
+def test_upper_cervical_named_from_the_dens_without_hint(upper):
+    ph, res = upper
+    assert res.levels == ["C1", "C2", "C3", "C4"]
+    assert any("dens" in m for m in res.messages)
+    assert res.naming_confidence >= 0.8
+    for lab in (1, 2, 3, 4):
+        assert _identified(res.labels, ph.truth.labels, ph.volume, lab), lab
+
+
+def test_atlas_and_axis_dice(upper):
+    ph, res = upper
+    t = ph.truth.labels
+    assert _dice(res.labels == 1, t == 1) >= 0.91  # measured 0.934
+    assert _dice(res.labels == 2, t == 2) >= 0.91  # measured 0.928 (with the dens)
+    for lab in (3, 4):
+        assert _dice(res.labels == lab, t == lab) >= 0.88, lab  # 0.905, 0.926
+
+
+def test_upper_cervical_tilted_and_turned_still_named_from_the_dens():
+    """Flexed 4 deg, tilted 3 deg and turned 8 deg: the dens still names every level."""
+    ph = make_phantom(("C1", "C2", "C3", "C4"), rotation_deg=(4.0, 3.0, 8.0), patient_position="HFS")
+    res = segment_vertebrae(ph.volume)
+    assert res.levels == ["C1", "C2", "C3", "C4"]
+    for lab in (1, 2, 3, 4):
+        assert _identified(res.labels, ph.truth.labels, ph.volume, lab), lab
+    assert _dice(res.labels == 1, ph.truth.labels == 1) >= 0.88
+    assert _dice(res.labels == 2, ph.truth.labels == 2) >= 0.88
+
+
+def test_dens_belongs_to_c2_and_ring_to_c1(upper):
+    ph, res = upper
+    t, parts = ph.truth.labels, ph.truth.parts
+    c2 = ph.truth.vertebra("C2")
+    body = (t == 2) & (parts == PART_BODY)
+    pts = ph.volume.to_lps(np.argwhere(body).astype(float))
+    dens = np.zeros(t.shape, bool)
+    dens[tuple(np.argwhere(body)[c2.superior_endplate.signed_distance_mm(pts) > 4.0].T)] = True
+    assert dens.sum() > 300
+    assert (res.labels[dens] == 2).mean() >= 0.8
+    ring = t == 1
+    assert (res.labels[ring] == 1).mean() >= 0.8
+
+
+def test_upper_cervical_canal_and_foramina(upper):
+    ph, res = upper
+    _assert_canal_empty(ph, res)
+    art = ph.structures["vertebral_arteries"]
+    kk = np.unique(np.argwhere(ph.truth.labels > 0)[:, 2])
+    assert ((res.labels[:, :, kk] > 0) & art[:, :, kk]).sum() <= 0.5 * art[:, :, kk].sum()
