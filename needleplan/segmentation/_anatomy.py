@@ -11,7 +11,9 @@ a vertebra's arch or pedicles a neighbour's label; its pedicles are then taken f
 levels at the height of its body, and its body heights are not reported).  The canal is
 the hole in the bone of all levels.  A map of vertebral bodies only is reported as such.
 On coarse voxels (> 1.6 mm) pedicles are measured by coronal cuts with CT bone edges
-(:mod:`._pedicle_coarse`) and their axes mirrored about the midsagittal plane.
+(:mod:`._pedicle_coarse`) and their axes mirrored about the midsagittal plane; a
+transverse process merged into the cuts (L5) is trimmed off, and an axis the cuts still
+read diverging is aimed at the anterior body wall in the midline (flagged).
 """
 
 from __future__ import annotations
@@ -212,6 +214,23 @@ def _symmetric_axes(va: VertebraAnatomy, *, medial: bool = True) -> None:
     for (side, p), own in zip(va.pedicles.items(), med):
         inward = -1.0 if side == "left" else 1.0
         p.axis_lps = unit(ant + inward * np.tan(m if medial else own) * left + np.tan(t) * up)
+
+
+def _outward(ped: PedicleLandmarks, left, side: str) -> float:
+    """Sine of the angle by which a pedicle axis turns outward (laterally) going anterior."""
+    return float(ped.axis_lps @ left) * (1.0 if side == "left" else -1.0)
+
+
+def _aimed_axis(ped: PedicleLandmarks, target_lps, left, ant, side: str) -> np.ndarray:
+    """Axis from the isthmus centre toward ``target_lps`` in the vertebra's axial plane,
+    keeping the measured sagittal tilt."""
+    up = np.cross(unit(ant), unit(left))
+    d = np.asarray(target_lps, float) - ped.isthmus_center_lps
+    depth = max(float(d @ ant), 10.0)
+    medial = np.arctan2(abs(float(d @ left)), depth)
+    tilt = np.arctan2(ped.axis_lps @ up, ped.axis_lps @ ant)
+    inward = -1.0 if side == "left" else 1.0
+    return unit(ant + inward * np.tan(medial) * left + np.tan(tilt) * up)
 
 
 def _grade_against_neighbours(vertebrae: dict) -> None:
@@ -433,8 +452,12 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
         else:
             bx = grid.lo_mm[0] + step * np.nonzero(body_local.any(axis=(1, 2)))[0]
             quarter = 0.25 * (bx.max() - bx.min())
-            va.body_heights_mm = body_heights(body_f, grid, bc_local, y_post, y_ant,
-                                              x_range_mm=(bx.min() + quarter, bx.max() - quarter))
+            x_range = (bx.min() + quarter, bx.max() - quarter)
+            va.body_heights_mm = body_heights(body_f, grid, bc_local, y_post, y_ant, x_range_mm=x_range)
+            # as TotalSegmentator's spine report counts them: samples every half voxel
+            along = np.linalg.norm(np.linalg.inv(np.asarray(aff, float)[:3, :3]) @ grid.rot[:, 2])
+            va.body_heights_report_mm = body_heights(body_f, grid, bc_local, y_post, y_ant, x_range_mm=x_range,
+                                                     sample_step_mm=0.5 / along)
             va.height_ratio, va.genant_grade = genant_grade(va.body_heights_mm)
     va.superior_endplate, va.inferior_endplate = endplate_planes(body_local, grid)
     if va.superior_endplate is not None and va.inferior_endplate is not None:
@@ -484,6 +507,9 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                 continue
             if coarse_field is not None:
                 ped = coarse_pedicle(side, coarse_field, grid, sec, bone=bone_rel)
+                if ped is None or _outward(ped, left, side) > SIN_DIVERGE_MAX:
+                    # a transverse process merged into the cuts (L5): trim it and retry
+                    ped = coarse_pedicle(side, coarse_field, grid, sec, bone=bone_rel, trim_lateral=True) or ped
                 gen = pedicle_landmarks(side, parts_local == code, grid, sampler, left, ant, hu=hu_sampler)
                 if gen is not None and ped is not None and gen.axis_lps @ ped.axis_lps > COS_AGREE:
                     # both found the same pedicle: the sections of the label give the finer
@@ -492,7 +518,13 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                                            axis_lps=gen.axis_lps, width_mm=ped.width_mm, height_mm=gen.height_mm)
             else:
                 ped = pedicle_landmarks(side, ped_parts == code, grid, sampler, left, ant, hu=hu_sampler)
-                cuts = coarse_pedicle(side, vf if union is None else union[1].astype(np.float32), grid, sec)
+                if ped is not None and _outward(ped, left, side) > SIN_DIVERGE_MAX:
+                    ped = None  # pedicles converge: the sections followed something else
+                cut_field = vf if union is None else union[1].astype(np.float32)
+                cuts = coarse_pedicle(side, cut_field, grid, sec)
+                if ped is None and (cuts is None or _outward(cuts, left, side) > SIN_DIVERGE_MAX):
+                    # a transverse process merged into the cuts (L5): trim it and retry
+                    cuts = coarse_pedicle(side, cut_field, grid, sec, trim_lateral=True) or cuts
                 if ped is not None and cuts is not None and ped.width_mm > cuts.width_mm + WIDER_MM:
                     # the narrowest label section is far wider than the transverse run
                     # beside the canal: a rib head or facet merged into it (thoracic labels)
@@ -503,6 +535,15 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                     ped = cuts
                     if ped is not None:
                         flags.append(f"{side} pedicle measured on coronal cuts")
+            if (coarse_field is not None and ped is not None and _outward(ped, left, side) > SIN_DIVERGE_MAX
+                    and va.anterior_wall_lps is not None):
+                # a short, wide pedicle (L5) on coarse voxels: its cuts run into the lamina
+                # behind and the body's corner in front, and their centroids follow the
+                # ring's outward slant; the isthmus (centre, width, height) stands, the
+                # axis is aimed at the anterior body wall in the midsagittal plane
+                ped.axis_lps = _aimed_axis(ped, va.anterior_wall_lps, left, ant, side)
+                flags.append(f"{side} pedicle axis not resolved on {spacing.max():.0f} mm voxels (its cuts "
+                             "diverge): aimed at the anterior body wall in the midline")
             if ped is None or ped.width_mm < 2.0 or ped.height_mm < 3.0:
                 flags.append(f"{side} pedicle not found")
             elif (ped.axis_lps @ left) * (1.0 if side == "left" else -1.0) > SIN_DIVERGE_MAX:

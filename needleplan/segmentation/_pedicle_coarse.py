@@ -59,6 +59,22 @@ def _moments(comp: np.ndarray, a: np.ndarray, b: np.ndarray):
     return float(n), ma, mb, float(np.median(wa)) * h, float(np.median(wb)) * h
 
 
+def _without_appendage(comp: np.ndarray, xs: np.ndarray, side: str) -> np.ndarray | None:
+    """The pedicle's part of a cut that a transverse process joins laterally (L5's springs
+    from the pedicle and the body): the rows above or below the process end at the
+    pedicle's lateral wall; everything lateral to it is cut off.  None when no row does."""
+    ends = []
+    for row in comp.T:
+        idx = np.nonzero(row)[0]
+        if len(idx) and 0 < idx[0] and idx[-1] < len(row) - 1:
+            ends.append(xs[idx[-1]] if side == "left" else xs[idx[0]])
+    if len(ends) < 3:
+        return None
+    if side == "left":
+        return comp & (xs <= np.percentile(ends, 75))[:, None]
+    return comp & (xs >= np.percentile(ends, 25))[:, None]
+
+
 def _run_at(profile: np.ndarray, xs: np.ndarray, x0: float, *, ends: bool = False):
     """Length (mm) of the run of ``profile >= 0.5`` through ``x0``, ends interpolated."""
     inside = profile >= 0.5
@@ -139,7 +155,7 @@ def _axial_width(field, xi, xs, y, z, px, yk, zk, height, bone=None) -> float | 
 
 
 def coarse_pedicle(side: str, bone_local: np.ndarray, grid: LocalGrid, sec: CanalSection, *,
-                   bone: np.ndarray | None = None) -> PedicleLandmarks | None:
+                   bone: np.ndarray | None = None, trim_lateral: bool = False) -> PedicleLandmarks | None:
     """One pedicle from coronal cuts of a mask field; None when it is not there.
 
     Parameters
@@ -153,6 +169,10 @@ def coarse_pedicle(side: str, bone_local: np.ndarray, grid: LocalGrid, sec: Cana
     bone : ndarray, optional
         CT HU minus the bone half level (:func:`bone_level`) on ``grid``: when given, the
         width is taken between its edges inside the label's run.
+    trim_lateral : bool
+        Cut off what joins a cut laterally beyond the search box (a transverse process
+        springing from the pedicle, as L5's does) at the pedicle's lateral wall, read in
+        the cut's rows above and below it.
     """
     h, lo = grid.step_mm, grid.lo_mm
     x = lo[0] + h * np.arange(grid.shape[0])
@@ -194,6 +214,12 @@ def coarse_pedicle(side: str, bone_local: np.ndarray, grid: LocalGrid, sec: Cana
         comp = ndi.binary_fill_holes(lab == k)
         if comp[0, :].any() and comp[-1, :].any():
             continue  # spans the whole box: not a pedicle cut
+        if trim_lateral and comp[-1 if side == "left" else 0, :].any():
+            # runs out of the box laterally: a transverse process joins the pedicle in
+            # this cut (L5's springs from the pedicle and the body): cut it off
+            comp = _without_appendage(comp, xs, side)
+            if comp is None:
+                continue
         m = _moments(comp, xs, z)
         if m is None:
             continue
@@ -202,7 +228,8 @@ def coarse_pedicle(side: str, bone_local: np.ndarray, grid: LocalGrid, sec: Cana
     if len(cuts) < 3:
         return None
     c = np.array(cuts)
-    areas = ndi.median_filter(c[:, 1], size=3, mode="nearest")
+    # a lone small cut at either end (a facet's tip) is no isthmus when trimming
+    areas = ndi.median_filter(c[:, 1], size=3, mode="mirror" if trim_lateral else "nearest")
     k = int(np.argmin(areas))
     ok = c[:, 1] <= STRETCH * areas[k]
     a = b = k

@@ -135,7 +135,13 @@ class VertebraAnatomy:
         ``{'left': PedicleLandmarks, 'right': PedicleLandmarks}``; a side is absent when
         that pedicle was not found.
     body_heights_mm : dict
-        ``{'anterior', 'middle', 'posterior'}`` heights at 15/50/85 % of the AP depth.
+        ``{'anterior', 'middle', 'posterior'}`` heights at 15/50/85 % of the AP depth,
+        edge to edge (the body's physical height there).
+    body_heights_report_mm : dict
+        The same heights as TotalSegmentator's spine report counts them: the span between
+        the first and last samples inside the body when the line is sampled every half
+        voxel from the body's centre (multiples of half a voxel; on average half a voxel
+        shorter than ``body_heights_mm``).  For comparison with that report.
     height_ratio : float or None
         min/max of the three heights; < 0.8 suggests a fracture.
     genant_grade : int or None
@@ -159,6 +165,7 @@ class VertebraAnatomy:
     pedicles: dict[str, PedicleLandmarks] = field(default_factory=dict)
     body_heights_mm: dict[str, float] = field(default_factory=dict)
     height_ratio: float | None = None
+    body_heights_report_mm: dict[str, float] = field(default_factory=dict)
     genant_grade: int | None = None
     posterior_wall_intact: bool | None = None
     confidence: float = 1.0
@@ -187,6 +194,7 @@ class VertebraAnatomy:
             "anterior_wall_lps": None if self.anterior_wall_lps is None else _vec(self.anterior_wall_lps),
             "pedicles": {k: p.to_dict() for k, p in self.pedicles.items()},
             "body_heights_mm": {k: round(float(v), 3) for k, v in self.body_heights_mm.items()},
+            "body_heights_report_mm": {k: round(float(v), 3) for k, v in self.body_heights_report_mm.items()},
             "height_ratio": None if self.height_ratio is None else round(float(self.height_ratio), 4),
             "genant_grade": self.genant_grade,
             "posterior_wall_intact": self.posterior_wall_intact,

@@ -64,7 +64,7 @@ def _check_pedicles(ph, an, *, centre_mm=1.0, axis_deg=3.0, width_mm=0.5, height
     return n
 
 
-@pytest.mark.parametrize("case", ["lumbar", "rotated", "thoracic"])
+@pytest.mark.parametrize("case", ["lumbar", "rotated", "thoracic", "pathology"])
 def test_pedicle_isthmus_axis_and_width(case, request):
     ph, an = request.getfixturevalue(case)
     assert _check_pedicles(ph, an) == 2 * len(ph.truth.vertebrae)
@@ -92,6 +92,10 @@ def test_body_frame_and_heights(case, request):
             assert abs(b.signed_distance_mm(a.point_lps)) <= 1.0
         for k, h in truth.body_heights_mm.items():
             assert abs(got.body_heights_mm[k] - h) <= 1.0, (got.name, k)
+            # the spine report's count: half-voxel (0.5 mm) samples, up to two steps short
+            rep = got.body_heights_report_mm[k]
+            assert rep == pytest.approx(0.5 * round(rep / 0.5))
+            assert 0.0 <= got.body_heights_mm[k] - rep <= 1.0, (got.name, k)
         assert got.genant_grade == 0 and got.posterior_wall_intact is True
 
 
@@ -218,6 +222,36 @@ def test_thoracolumbar_pedicles():
     ph = thoracolumbar_phantom()
     an = anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
     assert _check_pedicles(ph, an, axis_deg=3.5, width_mm=0.6) == 2 * len(ph.truth.vertebrae)
-    t11 = an.vertebra("T11")
-    for side, tp in ph.truth.vertebra("T11").pedicles.items():
-        assert _angle_deg(t11.pedicles[side].axis_lps, tp.axis_lps) <= 2.5, side
+    # the issue's thresholds hold everywhere but T12's axis (3.1 deg) and T11's width (+0.55)
+    for name in ("T11", "T12", "L1", "L2"):
+        got, truth = an.vertebra(name), ph.truth.vertebra(name)
+        for side, tp in truth.pedicles.items():
+            p = got.pedicles[side]
+            assert np.linalg.norm(p.isthmus_center_lps - tp.isthmus_center_lps) <= 1.0, (name, side)
+            if name != "T12":
+                assert _angle_deg(p.axis_lps, tp.axis_lps) <= (2.5 if name == "T11" else 3.0), (name, side)
+            if name != "T11":
+                assert abs(p.width_mm - tp.width_mm) <= 0.5, (name, side, p.width_mm)
+
+
+def test_lumbosacral_pedicles():
+    """Lumbosacral phantom (1.5 mm voxels): L4 holds the issue's thresholds.  Not yet: L5,
+    whose pedicles merge with the body's corners and the transverse processes (left read
+    8.6 mm / 16 deg off and 6.4 mm narrow; right, found on coronal cuts now that a
+    diverging section axis is rejected, 2.1 mm / 5 deg off and 2.5 mm narrow); the
+    sacrum's are not measured ('only the centre')."""
+    from tests.phantoms import lumbosacral_phantom
+
+    ph = lumbosacral_phantom()
+    an = anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+    l4, truth = an.vertebra("L4"), ph.truth.vertebra("L4")
+    for side, tp in truth.pedicles.items():
+        p = l4.pedicles[side]
+        assert np.linalg.norm(p.isthmus_center_lps - tp.isthmus_center_lps) <= 1.0, side
+        assert _angle_deg(p.axis_lps, tp.axis_lps) <= 3.0, side
+        assert abs(p.width_mm - tp.width_mm) <= 0.5, side
+    l5 = an.vertebra("L5")
+    assert set(l5.pedicles) == {"left", "right"}, l5.flags
+    for side, p in l5.pedicles.items():
+        assert (p.axis_lps @ l5.left_lps) * (1 if side == "left" else -1) < 0, side  # converging
+        assert 5.0 <= p.width_mm <= 16.0, (side, p.width_mm)
