@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 SACRUM = 26
+#: VerSe label of C1 (the atlas: lateral masses and arches, no body, no pedicles).
+ATLAS = 1
 #: Voxels coarser than this (largest spacing, mm) have pedicles measured by coronal cuts.
 COARSE_SPACING_MM = 1.6
 #: Two pedicle axes within 8 degrees are taken to be the same pedicle's.
@@ -186,7 +188,7 @@ def _body_only_levels(lab8, aff, vertebrae: dict, boxes) -> list[str]:
     """
     cand, n = [], 0
     for lab, va in vertebrae.items():
-        if lab == SACRUM:
+        if lab in (SACRUM, ATLAS):  # the sacrum, and C1 (a ring without a body)
             continue
         n += 1
         box = boxes[lab - 1]
@@ -238,6 +240,12 @@ def _grade_against_neighbours(vertebrae: dict) -> None:
     height and its neighbours' mean height (a uniformly crushed body keeps min/max near 1
     but is much lower than the levels around it); flags the loss and vertebra plana."""
     order = sorted(vertebrae, key=lambda lab: 19.5 if lab == 28 else lab)
+    # C1 has no body and C2's carries the dens: the 15/50/85 % heights mean nothing there
+    for lab in (ATLAS, 2):  # C1, C2
+        if lab in vertebrae:
+            vertebrae[lab].body_heights_mm, vertebrae[lab].height_ratio = {}, None
+            vertebrae[lab].body_heights_report_mm = {}
+            vertebrae[lab].genant_grade = None
     ok = [lab for lab in order
           if vertebrae[lab].body_heights_mm and min(vertebrae[lab].body_heights_mm.values()) > 0]
     tall = {lab: max(vertebrae[lab].body_heights_mm.values()) for lab in ok}
@@ -500,7 +508,11 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                                        cval=-1000.0) - level
         hu_sampler = _Sampler(volume.voxels[box].astype(np.float32), aff, off, lab8.shape)
         edge = np.array(lab8.shape) - 1
-        for side, code in (("left", PART_PEDICLE_LEFT), ("right", PART_PEDICLE_RIGHT)):
+        sides = (("left", PART_PEDICLE_LEFT), ("right", PART_PEDICLE_RIGHT))
+        if lab == ATLAS:
+            sides = ()  # a ring of lateral masses and arches: no pedicle to look for
+            flags.append("C1 (atlas): no body and no pedicles")
+        for side, code in sides:
             on_ct = ijk[got == code]
             if len(on_ct) and (np.any(on_ct.min(0) == 0) or np.any(on_ct.max(0) == edge)):
                 flags.append(f"{side} pedicle cut by the edge of the scan: not measured")

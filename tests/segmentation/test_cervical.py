@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from needleplan.io import Volume
 from needleplan.phantom import make_phantom
+from needleplan.segmentation import segment
 from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import PART_BODY
 from tests.phantoms import cervical_phantom, upper_cervical_phantom
@@ -159,3 +160,17 @@ def test_upper_cervical_canal_and_foramina(upper):
     art = ph.structures["vertebral_arteries"]
     kk = np.unique(np.argwhere(ph.truth.labels > 0)[:, 2])
     assert ((res.labels[:, :, kk] > 0) & art[:, :, kk]).sum() <= 0.5 * art[:, :, kk].sum()
+
+
+def test_upper_cervical_anatomy_has_no_false_flags():
+    """C1 has no body or pedicles, C2's body carries the dens: no heights, grades or
+    'vertebra plana' there, and C3 is not graded against them."""
+    an = segment(upper_cervical_phantom().volume, backend="classical")
+    c1, c2, c3 = an.vertebra("C1"), an.vertebra("C2"), an.vertebra("C3")
+    assert not c1.pedicles and "C1 (atlas): no body and no pedicles" in c1.flags
+    assert not any("pedicle not found" in f for f in c1.flags)
+    for va in (c1, c2):
+        assert not va.body_heights_mm and va.genant_grade is None
+        assert not any("plana" in f or "height loss" in f for f in va.flags)
+    assert set(c2.pedicles) == {"left", "right"}
+    assert c3.genant_grade == 0
