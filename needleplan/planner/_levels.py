@@ -73,6 +73,11 @@ def level_flags(va) -> tuple[list[str], list[str]]:
     if any("outside the field of view" in f.lower() for f in va.flags):
         flags.append("partly_out_of_view")
         reasons.append("vertebra partly outside the scan: landmarks and target height are less certain")
+    aimed = [f.split(" ", 1)[0] for f in va.flags if "pedicle axis not resolved" in f]
+    if aimed:
+        flags.append("pedicle_axis_aimed")
+        reasons.append(f"{' and '.join(aimed)} pedicle axis not resolved on this CT's voxels: aimed at the "
+                       "anterior body wall in the midline; check the trajectory in the bull's-eye view")
     lytic = any(("lys" in f.lower() or "lytic" in f.lower()) for f in va.flags)
     if lytic:
         flags.append("osteolysis")

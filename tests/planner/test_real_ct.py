@@ -97,6 +97,10 @@ def test_ts_abdomen_lumbar_levels():
     planned = [lp for lp in p.levels if lp.recommendation != "not advised"]
     assert len(planned) >= 4, [(lp.level, lp.reasons) for lp in p.levels]
     assert _judge(volume, anatomy, p) >= 4
+    # L5's pedicles are found at 3 mm, but their axis is aimed, not measured: the plan says so
+    l5 = next(lp for lp in p.levels if lp.level == "L5")
+    assert "pedicle_axis_aimed" in l5.flags
+    assert any("bull's-eye" in r for r in l5.reasons)
 
 
 @pytest.fixture(scope="session")
