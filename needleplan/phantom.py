@@ -25,6 +25,8 @@ Conventions of the truth
   and height; the centroid for an undeformed body), ``left_lps``, ``-ap_axis_lps``
   (posterior) and the superior axis.  The column has a gentle natural curve (cervical and
   lumbar lordosis, thoracic kyphosis), so ``ap_axis_lps`` is not exactly ``(0, -1, 0)``.
+- ``scoliosis_cobb_deg`` bends the column into a lateral C curve: every vertebra (and its
+  truth) is tilted in the coronal plane, shifted sideways and rotated toward the convexity.
 - Pedicles are elliptic tubes narrowest at the isthmus: ``width_mm`` and ``height_mm`` are
   the drawn semi-axes x 2 perpendicular to ``axis_lps``; medial and sagittal angles follow
   the level (interpolated morphometry tables in ``needleplan._phantom.morphometry``).
@@ -250,7 +252,7 @@ def _uid(*parts) -> str:
 def make_phantom(levels=("L1", "L2", "L3"), *, spacing_mm=(1.0, 1.0, 1.0), patient_position="HFP",
                  lesion_level=None, posterior_wall_defect_level=None, plana_level=None,
                  narrow_pedicle_level=None, ribs=True, noise_hu=20.0, seed=0,
-                 rotation_deg=(0.0, 0.0, 0.0), shape=None) -> Phantom:
+                 rotation_deg=(0.0, 0.0, 0.0), shape=None, scoliosis_cobb_deg=0.0) -> Phantom:
     """Draw a synthetic spine CT and its exact truth.
 
     Parameters
@@ -283,6 +285,15 @@ def make_phantom(levels=("L1", "L2", "L3"), *, spacing_mm=(1.0, 1.0, 1.0), patie
         around the middle of the spine; the grid stays axis-aligned.
     shape : (3,) int, optional
         Array shape; default fits the anatomy with margins.
+    scoliosis_cobb_deg : float
+        A lateral C curve through the levels above the sacrum (at least three; the sacrum
+        and pelvis stay level) with this Cobb angle
+        (degrees, at most 60; positive: convex to the patient's right, negative: to the
+        left), apex at the middle level: each vertebra is tilted in the coronal plane along
+        the curve (the end vertebrae by half the angle each way), shifted sideways with it,
+        and rotated about its own axis toward the convexity (a third of the Cobb angle at
+        the apex, less toward the ends).  The truth follows every vertebra; the soft tissue
+        follows the column's sideways shift.  0 (the default) draws a straight column.
 
     Returns
     -------
@@ -311,13 +322,22 @@ def make_phantom(levels=("L1", "L2", "L3"), *, spacing_mm=(1.0, 1.0, 1.0), patie
         raise InputError(f"rotation_deg: {rotation_deg!r} must be three angles in degrees")
     if noise_hu < 0:
         raise InputError(f"noise_hu: {noise_hu} must be >= 0")
+    try:
+        cobb = float(scoliosis_cobb_deg)
+    except (TypeError, ValueError):
+        raise InputError(f"scoliosis_cobb_deg: {scoliosis_cobb_deg!r} must be an angle in degrees") from None
+    if not np.isfinite(cobb) or abs(cobb) > 60.0:
+        raise InputError(f"scoliosis_cobb_deg: {scoliosis_cobb_deg} must be within -60..60 degrees")
+    if cobb and len([v for v in labs if v != 26]) < 3:
+        raise InputError("scoliosis_cobb_deg: a scoliotic curve needs at least three levels above the sacrum")
     if shape is not None:
         shape = tuple(int(v) for v in shape)
         if len(shape) != 3 or min(shape) < 4 or np.prod(shape) > 400e6:
             raise InputError(f"shape: {shape} must be three sizes >= 4 (at most 400 M voxels)")
 
     world, unrot, rg, pivot = stack_vertebrae(labs, plana=plana, lesion=lesion, defect=defect,
-                                             narrow=narrow, pivot_lps=PIVOT_LPS, rotation_deg=rot)
+                                             narrow=narrow, pivot_lps=PIVOT_LPS, rotation_deg=rot,
+                                             scoliosis_cobb_deg=cobb)
     lo, hi = _bounds(unrot, rg, pivot)
     grid = Grid(lo, hi, spacing, AXIS_SIGNS[pos], shape=shape)
     if np.prod(grid.shape) > 400e6:
@@ -349,6 +369,8 @@ def make_phantom(levels=("L1", "L2", "L3"), *, spacing_mm=(1.0, 1.0, 1.0), patie
                   ribs=bool(ribs), noise_hu=float(noise_hu), seed=int(seed),
                   rotation_deg=[float(v) for v in rot],
                   shape=None if shape is None else list(shape))
+    if cobb:  # only when used, so the UIDs of a straight phantom do not change
+        params["scoliosis_cobb_deg"] = cobb
     key = repr(sorted(params.items()))
     meta = {
         "modality": "CT",

@@ -30,6 +30,7 @@ __all__ = [
     "coarse_phantom",
     "lumbosacral_phantom",
     "upper_cervical_phantom",
+    "scoliotic_phantom",
 ]
 
 
@@ -95,3 +96,10 @@ def lumbosacral_phantom() -> Phantom:
 def upper_cervical_phantom() -> Phantom:
     """C1-C4 supine: the atlas ring (no body) around C2's dens, with the neck's soft tissue."""
     return _freeze(make_phantom(("C1", "C2", "C3", "C4"), patient_position="HFS"))
+
+
+@lru_cache(maxsize=None)
+def scoliotic_phantom() -> Phantom:
+    """T11-L3, a 30 deg lateral curve convex to the right (apex L1, rotated toward the
+    convexity), ribs on T11/T12 (naming anchor), 1 mm, prone."""
+    return _freeze(make_phantom(("T11", "T12", "L1", "L2", "L3"), scoliosis_cobb_deg=30.0))

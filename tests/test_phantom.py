@@ -28,6 +28,7 @@ from tests.phantoms import (
     lumbar_phantom,
     pathology_phantom,
     rotated_phantom,
+    scoliotic_phantom,
     thoracic_phantom,
     thoracolumbar_phantom,
     upper_cervical_phantom,
@@ -342,6 +343,9 @@ def test_reproducible_and_seeded():
     (dict(spacing_mm=(0, 1, 1)), "spacing_mm"),
     (dict(patient_position="XYZ"), "patient_position"),
     (dict(narrow_pedicle_level=("L1", "middle")), "side"),
+    (dict(scoliosis_cobb_deg=20.0), "three levels"),
+    (dict(levels=("L1", "L2", "L3"), scoliosis_cobb_deg=75.0), "scoliosis_cobb_deg"),
+    (dict(levels=("L1", "L2", "L3"), scoliosis_cobb_deg="steep"), "scoliosis_cobb_deg"),
 ])
 def test_bad_options_raise_input_error(kw, match):
     kw = {"levels": ("L1", "L2"), **kw}
@@ -535,3 +539,89 @@ def test_upper_cervical_foramina_hold_the_vertebral_arteries():
     assert not (ph.truth.canal & (lab > 0)).any()
     k = int(round(np.median(np.argwhere(lab == 1)[:, 2])))
     assert ph.truth.canal[:, :, k].sum() * np.prod(ph.volume.spacing_mm[:2]) > 250.0
+
+
+# ----------------------------------------------------------------------------- scoliosis
+def unit_mean(a, b):
+    v = np.asarray(a, float) + np.asarray(b, float)
+    return v / np.linalg.norm(v)
+
+
+def _coronal_deg(n) -> float:
+    """Tilt of a normal in the coronal plane, degrees (positive: toward patient left)."""
+    return float(np.degrees(np.arctan2(n[0], n[2])))
+
+
+def test_scoliosis_curve_has_the_cobb_angle():
+    ph = scoliotic_phantom()
+    t = ph.truth
+    verts = t.sorted_vertebrae()
+    assert [v.name for v in verts] == ["T11", "T12", "L1", "L2", "L3"] and ph.params["scoliosis_cobb_deg"] == 30.0
+    cobb = _coronal_deg(verts[0].superior_endplate.normal_lps) - _coronal_deg(verts[-1].inferior_endplate.normal_lps)
+    assert cobb == pytest.approx(30.0, abs=2.0)
+    # a C curve: the coronal tilt falls steadily from the top to the bottom, the apex (L1) is level
+    tilts = [_coronal_deg(v.superior_endplate.normal_lps) for v in verts]
+    assert all(a > b + 5.0 for a, b in zip(tilts, tilts[1:]))
+    assert abs(tilts[2]) < 1.0
+    # convex to the right: the apex lies right (-x) of the line joining the end vertebrae
+    ends = 0.5 * (verts[0].body_center_lps + verts[-1].body_center_lps)
+    assert verts[2].body_center_lps[0] < ends[0] - 5.0
+    # axial rotation toward the convexity: the body's front turns right, most at the apex
+    rot = [np.degrees(np.arctan2(v.ap_axis_lps[0], -v.ap_axis_lps[1])) for v in verts]
+    assert all(r < -1.0 for r in rot)
+    assert min(rot) == rot[2] and rot[2] == pytest.approx(-10.0, abs=1.0)
+
+
+def test_scoliosis_truth_follows_each_vertebra():
+    ph = scoliotic_phantom()
+    t = ph.truth
+    for va in t.sorted_vertebrae():
+        assert sample(ph, va.body_center_lps, t.labels)[0] == va.label
+        assert sample(ph, va.body_center_lps, t.parts)[0] == PART_BODY
+        for side, p in va.pedicles.items():
+            assert sample(ph, p.isthmus_center_lps, t.parts)[0] == PART_OF[side], (va.name, side)
+            assert sample(ph, p.isthmus_center_lps, t.labels)[0] == va.label
+            # the drawn width across the pedicle axis is the truth width
+            _, _, a, u, _ = pedicle_frame(ph, va.label, side)
+            width = chord_mm(ph, p.isthmus_center_lps, u, t.parts == PART_OF[side])
+            assert width == pytest.approx(p.width_mm, abs=1.2), (va.name, side)
+        # the endplates bound the body along its superior axis
+        h = chord_mm(ph, va.body_center_lps, va.superior_endplate.normal_lps, t.body_mask(va.label), half=20)
+        assert h == pytest.approx(va.body_heights_mm["middle"], abs=1.6)
+    # the T12 ribs are there and touch T12, not L1
+    near = ndimage.binary_dilation(ph.structures["ribs"], iterations=3)
+    touched = {int(x) for x in np.unique(t.labels[near]) if x}
+    assert max(touched) == level_label("T12")
+    # the discs between the tilted bodies are drawn: soft tissue between each pair of bodies
+    for up, lo in zip(t.sorted_vertebrae(), t.sorted_vertebrae()[1:]):
+        mid = 0.5 * (up.inferior_endplate.point_lps + lo.superior_endplate.point_lps)
+        left, ant = unit_mean(up.left_lps, lo.left_lps), unit_mean(up.ap_axis_lps, lo.ap_axis_lps)
+        for off in (-14.0, 0.0, 14.0):  # the middle and both sides (the open and the closed side)
+            pts = mid + off * left + np.linspace(-12.0, 12.0, 13)[:, None] * ant
+            assert 25 < np.median(sample(ph, pts, ph.volume.voxels)) < 140, (up.name, lo.name, off)
+
+
+def test_scoliosis_zero_is_the_straight_spine():
+    a = make_phantom(("L1", "L2", "L3"), spacing_mm=2.0, noise_hu=0.0)
+    b = make_phantom(("L1", "L2", "L3"), spacing_mm=2.0, noise_hu=0.0, scoliosis_cobb_deg=0.0)
+    assert np.array_equal(a.volume.voxels, b.volume.voxels) and a.volume.series_uid == b.volume.series_uid
+    assert "scoliosis_cobb_deg" not in a.params
+    c = make_phantom(("L1", "L2", "L3"), spacing_mm=2.0, noise_hu=0.0, scoliosis_cobb_deg=-20.0)
+    assert c.volume.series_uid != a.volume.series_uid
+    again = make_phantom(**c.params)
+    assert np.array_equal(c.volume.voxels, again.volume.voxels)
+    # negative: convex to the left, the apex (L2) lies left of the ends and turns its front left
+    v = c.truth.sorted_vertebrae()
+    assert v[1].body_center_lps[0] > 0.5 * (v[0].body_center_lps[0] + v[2].body_center_lps[0]) + 2.0
+    assert v[1].ap_axis_lps[0] > 0.05
+
+
+def test_scoliosis_keeps_the_sacrum_level():
+    ph = make_phantom(("L3", "L4", "L5", "S"), spacing_mm=2.0, noise_hu=0.0, scoliosis_cobb_deg=25.0)
+    t = ph.truth
+    assert _coronal_deg(t.vertebra("S").superior_endplate.normal_lps) == pytest.approx(0.0, abs=0.5)
+    assert _coronal_deg(t.vertebra("L5").inferior_endplate.normal_lps) == pytest.approx(-12.5, abs=1.0)
+    assert _coronal_deg(t.vertebra("L3").superior_endplate.normal_lps) == pytest.approx(12.5, abs=1.0)
+    assert ph.structures["pelvis"].sum() > 1000 and not np.any(ph.structures["pelvis"] & (t.labels > 0))
+    with pytest.raises(InputError, match="three levels above the sacrum"):
+        make_phantom(("L4", "L5", "S"), scoliosis_cobb_deg=20.0)

@@ -21,6 +21,7 @@ CORTEX_HU = 1150.0
 CORTEX_MM = 1.1
 BODY_CORTEX_MM = 0.8
 CANCELLOUS_HU = 170.0
+SACRUM = 26
 ARCH_CORE_HU = 250.0
 
 
@@ -39,9 +40,31 @@ def _tilt_rot(theta_deg: float) -> np.ndarray:
     return np.column_stack([[1.0, 0, 0], [0, np.cos(t), np.sin(t)], [0, -np.sin(t), np.cos(t)]])
 
 
+def scoliosis_angles(n: int, cobb_deg: float):
+    """Coronal tilt and axial rotation (degrees) of ``n`` levels, caudal first, for a C curve.
+
+    The coronal tilt runs linearly from ``-cobb/2`` (lowest level) to ``+cobb/2`` (highest),
+    so the end vertebrae's outer endplates make the Cobb angle and the apex (middle level) is
+    level; positive ``cobb_deg`` is convex to the patient's right.  The bodies rotate about
+    their own superior axis toward the convexity, ``|cobb| / 3`` at the apex, falling
+    linearly to a third of that one level beyond each end.
+    """
+    idx = np.arange(n, dtype=float)
+    mid = 0.5 * (n - 1)
+    coronal = 0.5 * cobb_deg * (idx - mid) / mid
+    weight = 1.0 - np.abs(idx - mid) / (mid + 1.0)
+    axial = -(cobb_deg / 3.0) * weight  # anterior body toward the convex (right, -x) side
+    return coronal, axial
+
+
 def stack_vertebrae(labels, *, plana=None, lesion=None, defect=None, narrow=None,
-                    pivot_lps=(0.0, 0.0, 0.0), rotation_deg=(0.0, 0.0, 0.0)):
+                    pivot_lps=(0.0, 0.0, 0.0), rotation_deg=(0.0, 0.0, 0.0), scoliosis_cobb_deg=0.0):
     """Place the vertebrae along a gently curved column.
+
+    ``scoliosis_cobb_deg`` (non-zero, at least 3 levels) adds a lateral C curve through all
+    levels but the sacrum, which stays level (see :func:`scoliosis_angles`): each vertebra
+    is tilted in the coronal plane, rotated axially toward the convexity and follows the
+    curve sideways.
 
     Returns ``(models_world, models_unrotated, rot_global, pivot)``; each list runs from the
     most cranial level down.
@@ -60,8 +83,19 @@ def stack_vertebrae(labels, *, plana=None, lesion=None, defect=None, narrow=None
     centers, rots = [], []
     c = np.zeros(3)
     prev = None
-    for lab, g, heights, above in raw:
+    scol = None
+    n_curve = len(raw) - (raw[0][0] == SACRUM)  # the sacrum (and pelvis) stays level
+    if scoliosis_cobb_deg:
+        scol = [np.r_[[0.0] * (len(raw) - n_curve), a] for a in scoliosis_angles(n_curve, float(scoliosis_cobb_deg))]
+    pads = [0.0] * len(raw)
+    for n, (lab, g, heights, above) in enumerate(raw):
         r = _tilt_rot(g.tilt_deg)
+        if scol is not None and (scol[0][n] or scol[1][n]):
+            r = rotation_matrix((0.0, scol[0][n], 0.0)) @ r @ rotation_matrix((0.0, 0.0, scol[1][n]))
+            # the wedged discs open on the convex side: let each half-disc reach the middle
+            cor = scol[0]
+            step = np.deg2rad(max(abs(cor[n] - cor[k]) for k in (n - 1, n + 1) if 0 <= k < len(raw)))
+            pads[n] = 0.25 * g.body_width_mm * np.sin(step) + 0.5
         if prev is not None:
             pr, ph = prev
             t_low, t_up = pr[:, 2], r[:, 2]
@@ -75,9 +109,9 @@ def stack_vertebrae(labels, *, plana=None, lesion=None, defect=None, narrow=None
     pivot = np.asarray(pivot_lps, dtype=float)
     rg = rotation_matrix(rotation_deg)
     unrot, world = [], []
-    for (lab, g, heights, above), c, r in zip(raw, centers, rots):
+    for (lab, g, heights, above), c, r, pad in zip(raw, centers, rots, pads):
         kw = dict(geom=g, heights_mm=heights, disc_above_mm=above, lesion=(lab == lesion),
-                  wall_defect=(lab == defect), narrow=dict(narrow.get(lab, {})))
+                  wall_defect=(lab == defect), narrow=dict(narrow.get(lab, {})), disc_pad_mm=pad)
         cu = c - pivot_local + pivot
         unrot.append(VertebraModel(center_lps=cu, rot=r, **kw))
         world.append(VertebraModel(center_lps=pivot + rg @ (cu - pivot), rot=rg @ r, **kw))
@@ -173,6 +207,8 @@ def paint_all(grid: Grid, world, unrot, rg, pivot, *, ribs: bool, rng, spacing):
         # canal and discs: the segment from the middle of the disc below to the one above
         seg_lo = -0.5 * m.heights_mm[1] - 0.5 * g.disc_below_mm - 1.0
         seg_hi = 0.5 * m.heights_mm[1] + 0.5 * m.disc_above_mm + 1.0
+        if m.disc_pad_mm:
+            seg_lo, seg_hi = seg_lo - m.disc_pad_mm, seg_hi + m.disc_pad_mm
         if idx == 0:
             seg_hi = 400.0
         if idx == n - 1:
@@ -459,4 +495,7 @@ def _profile(unrot) -> SpineProfile:
         vals["thyroid"].append(1.0 if 6 <= lab <= 8 else 0.0)
         vals["diaphragm_z"].append(z_t12 + 4.0)
         vals["apex_z"].append(z_t1 + 22.0)
+    xs = [m.center_lps[0] for m in unrot]
+    if np.ptp(xs) > 0.0:  # a scoliotic column: the tissue around it follows it sideways
+        vals["x_center"] = xs
     return SpineProfile(z, vals)

@@ -49,6 +49,8 @@ def paint_soft_tissue(hu, xu, yu, zu, prof: SpineProfile, *, vessels_contrast: b
     ``xu, yu, zu`` are the unrotated-frame LPS coordinates (broadcastable to ``hu``).
     """
     f = lambda name: prof(name, zu)  # noqa: E731
+    if "x_center" in prof.values:  # scoliosis: everything follows the column's lateral shift
+        xu = xu - f("x_center")
     yc = f("y_center")
     d = f("body_depth")
     w = f("body_width")

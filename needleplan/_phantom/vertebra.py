@@ -93,6 +93,7 @@ class VertebraModel:
     lesion: bool = False
     wall_defect: bool = False
     narrow: dict[str, float] = field(default_factory=dict)  # side -> width mm
+    disc_pad_mm: float = 0.0  # extra reach of the half-discs (wedged discs of a scoliosis)
     pedicles: dict[str, PedicleModel] = field(default_factory=dict)
 
     def __post_init__(self):

@@ -72,7 +72,10 @@ def find_ribs(grid: WorkGrid, col: Column, seg: Segments) -> list[tuple[str, str
     ~5 mm) lateral to its body and runs on beyond the vertebra's lateral envelope by at
     least 15 mm as a slender bar: where it crosses the 40 mm beyond the envelope its
     cranio-caudal extent stays under 45 mm.  A taller structure is a "plate" (the ilium
-    joined to the sacrum's lateral mass).
+    joined to the sacrum's lateral mass).  A rib whose medial end (its head and neck) lies
+    beside another vertebra, clearly nearer to it than to this one, belongs to that one: on
+    the concave side of a scoliosis the last rib can pass close to the next vertebra's
+    transverse process.
     """
     sp = grid.spacing_mm
     lab = seg.labels
@@ -107,6 +110,7 @@ def find_ribs(grid: WorkGrid, col: Column, seg: Segments) -> list[tuple[str, str
         dx = (np.arange(x0, x1)[:, None] - cx[None, :]) * sp[0]  # (X, Z) mm
         dx3 = dx[:, None, :]
         touch = ndi.maximum_filter(sub_piece, size=tuple(2 * r + 1)) & sub_other
+        dist = []  # lazily: distance (mm) to this piece and to the other pieces in the crop
         sides = []
         for sign in (1, -1):
             sdx = sign * dx3
@@ -127,12 +131,31 @@ def find_ribs(grid: WorkGrid, col: Column, seg: Segments) -> list[tuple[str, str
                 band = cm & (sdx >= env_mm)
                 zz = np.nonzero(band.any(axis=(0, 1)))[0]
                 if (zz[-1] - zz[0] + 1) * sp[2] <= 45.0:
+                    if not dist:
+                        sub = lab[x0:x1, y0:y1, k0:k1]
+                        others = (sub >= 1) & (sub <= seg.n) & ~sub_piece
+                        dist += [ndi.distance_transform_edt(~sub_piece, sampling=sp),
+                                 ndi.distance_transform_edt(~others, sampling=sp) if others.any() else None]
+                    if not _rib_is_own(cm, sdx, *dist):
+                        continue
                     found = "rib"
                     break
                 found = "plate"
             sides.append(found)
         out.append((sides[0], sides[1]))
     return out
+
+
+def _rib_is_own(comp, sdx, d_own, d_other, *, end_mm: float = 6.0, margin_mm: float = 5.0) -> bool:
+    """Whether a rib's medial end (within ``end_mm`` of its most medial voxel) lies beside
+    this piece: not nearer to another piece by more than ``margin_mm`` (a rib head on a
+    disc between two vertebrae counts for both)."""
+    if d_other is None:
+        return True
+    s = np.broadcast_to(sdx, comp.shape)[comp]
+    end = np.zeros(comp.shape, bool)
+    end[comp] = s <= s.min() + end_mm
+    return bool(np.median(d_own[end]) - np.median(d_other[end]) <= margin_mm)
 
 
 def is_sacrum(grid: WorkGrid, col: Column, seg: Segments, pitch_mm: float) -> tuple[bool, str]:

@@ -1,0 +1,142 @@
+"""A scoliotic spine (issue 3, robustness): the classical pipeline on a 30 deg lateral curve.
+
+The phantom (:func:`tests.phantoms.scoliotic_phantom`) is T11-L3 with a C curve convex to
+the right, apex L1, each vertebra tilted in the coronal plane (+-15 deg at the ends) and
+rotated toward the convexity (10 deg at the apex); ribs on T11/T12 anchor the names.  It
+is segmented once (:func:`needleplan.segmentation.segment`, classical backend) and checked
+against its truth: level names (VerSe identification rule), per-level Dice, the Cobb angle
+from the segmented endplates, and the pedicle landmarks (the issue's 1.0 mm, 3 deg, 0.5 mm).
+
+Measured (2026-11-26): Dice T11 0.902, T12 0.931, L1 0.965, L2 0.965, L3 0.976; every level
+named right; Cobb 30.0 deg in the truth, within 0.5 deg from the segmented endplates;
+pedicles L1-L3 centre <= 0.4 mm, axis <= 0.6 deg, width +0.0..+0.7 mm; T11/T12 on the
+convex (right) side off by 2-4 mm, 8-19 deg, +3.5-5.5 mm (rib necks kept with the arch).
+A lumbar curve ending on a level sacrum is still misnamed (xfail below).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from needleplan.phantom import make_phantom
+from needleplan.segmentation import segment
+from needleplan.segmentation._vertebrae import segment_vertebrae
+from needleplan.segmentation.model import level_label
+from tests.phantoms import scoliotic_phantom
+from tests.segmentation.conftest import dice
+
+LEVELS = ["T11", "T12", "L1", "L2", "L3"]
+
+
+def _angle_deg(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
+
+
+def _identified(pred: np.ndarray, truth: np.ndarray, vol, label: int) -> bool:
+    """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
+    if not (pred == label).any():
+        return False
+    pc = vol.to_lps(np.argwhere(pred == label).mean(0))
+    cents = {int(k): vol.to_lps(np.argwhere(truth == k).mean(0)) for k in np.unique(truth) if k}
+    d = {k: np.linalg.norm(pc - c) for k, c in cents.items()}
+    return d[label] <= 20.0 and min(d, key=d.get) == label
+
+
+def cobb_deg(anatomy) -> float:
+    """Coronal angle between the top vertebra's superior and the bottom one's inferior endplate."""
+    verts = anatomy.sorted_vertebrae()
+    top, bottom = verts[0].superior_endplate.normal_lps, verts[-1].inferior_endplate.normal_lps
+    return float(np.degrees(np.arctan2(top[0], top[2]) - np.arctan2(bottom[0], bottom[2])))
+
+
+@pytest.fixture(scope="module")
+def scoliotic():
+    ph = scoliotic_phantom()
+    return ph, segment(ph.volume, backend="classical")
+
+
+def test_levels_named_right_on_the_curve(scoliotic):
+    ph, an = scoliotic
+    assert [v.name for v in an.sorted_vertebrae()] == LEVELS
+    for name in LEVELS:
+        assert _identified(an.labels, ph.truth.labels, ph.volume, level_label(name)), name
+    assert any("T12" in m for m in an.messages)
+    assert an.naming_confidence >= 0.6
+
+
+# measured: T11 0.902, T12 0.931 (a wedge of T11's body and the convex-side rib necks), L1 0.965,
+# L2 0.965, L3 0.976
+@pytest.mark.parametrize("name, floor", [("T11", 0.89), ("T12", 0.92), ("L1", 0.955), ("L2", 0.955),
+                                         ("L3", 0.965)])
+def test_dice_floor(scoliotic, name, floor):
+    ph, an = scoliotic
+    lab = level_label(name)
+    d = dice(an.labels == lab, ph.truth.labels == lab)
+    assert d >= floor, f"{name}: Dice {d:.3f} < {floor}"
+    if name in ("L1", "L2", "L3"):
+        assert d >= 0.95, f"{name}: Dice {d:.3f} below the issue's 0.95"
+
+
+@pytest.mark.xfail(reason="issue 3 target Dice >= 0.95 not reached at the thoracic end of the curve: "
+                          "T11 0.902 (the lower-left wedge of its 15-deg-tilted body goes to the rib "
+                          "front), T12 0.931 (rib heads/necks on the convex side kept)", strict=False)
+@pytest.mark.parametrize("name", ["T11", "T12"])
+def test_dice_target_thoracic_end(scoliotic, name):
+    ph, an = scoliotic
+    lab = level_label(name)
+    assert dice(an.labels == lab, ph.truth.labels == lab) >= 0.95
+
+
+def test_cobb_angle_from_the_segmented_endplates(scoliotic):
+    ph, an = scoliotic
+    want = cobb_deg(ph.truth)
+    assert want == pytest.approx(30.0, abs=2.0)
+    assert cobb_deg(an) == pytest.approx(want, abs=2.0)
+
+
+def _pedicle_errors(ph, an, name, side):
+    tp = ph.truth.vertebra(name).pedicles[side]
+    p = an.vertebra(name).pedicles[side]
+    return (float(np.linalg.norm(p.isthmus_center_lps - tp.isthmus_center_lps)),
+            _angle_deg(p.axis_lps, tp.axis_lps), abs(p.width_mm - tp.width_mm))
+
+
+@pytest.mark.parametrize("name", ["L1", "L2"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_pedicles_within_tolerance(scoliotic, name, side):
+    """Centre 1.0 mm, axis 3 deg, width 0.5 mm (the issue's phantom tolerances)."""
+    ph, an = scoliotic
+    c, a, w = _pedicle_errors(ph, an, name, side)
+    assert c <= 1.0 and a <= 3.0 and w <= 0.5, (name, side, c, a, w)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_lowest_pedicles_centre_and_axis(scoliotic, side):
+    ph, an = scoliotic
+    c, a, w = _pedicle_errors(ph, an, "L3", side)
+    assert c <= 1.0 and a <= 3.0 and w <= 1.0, (side, c, a, w)
+
+
+@pytest.mark.xfail(reason="issue 3 tolerances not met everywhere on the curve: T11 right 4.4 mm / 19 deg / "
+                          "+3.5 mm and T12 right 2.0 mm / 8 deg / +5.5 mm (convex-side rib necks kept with "
+                          "the arch), L3 right width +0.68 mm", strict=False)
+def test_all_pedicles_within_tolerance(scoliotic):
+    ph, an = scoliotic
+    for name in LEVELS:
+        for side in ("left", "right"):
+            c, a, w = _pedicle_errors(ph, an, name, side)
+            assert c <= 1.0 and a <= 3.0 and w <= 0.5, (name, side, c, a, w)
+
+
+@pytest.mark.xfail(reason="a lumbar curve ending on a level sacrum (L3-S, Cobb 25 deg: L5 tilted 12.5 deg on "
+                          "S1) is split into 6-7 pieces: the body column leaves L5 sideways (~18 mm) and "
+                          "false discs are found inside L4/L5, so the names counted from the sacrum are "
+                          "off by one or more (measured: L1-S for L3-S)", strict=False)
+def test_lumbosacral_curve_named_right():
+    ph = make_phantom(("L3", "L4", "L5", "S"), spacing_mm=2.0, scoliosis_cobb_deg=25.0)
+    res = segment_vertebrae(ph.volume)
+    assert res.levels == ["L3", "L4", "L5", "S"]
+    for name in ("L3", "L4", "L5"):
+        assert _identified(res.labels, ph.truth.labels, ph.volume, level_label(name)), name
