@@ -46,6 +46,9 @@ T13 = 28
 #: Rib-bearing vertebrae from T1 to the lowest one (inclusive) that make the lowest T13.
 T13_COUNT = 13
 C2 = 2
+#: Smallest plausible ratio of the body pitch to the body's inscribed radius, and the factor
+#: on the naming confidence below it (see :func:`_pitch_doubt`).
+PITCH_MIN_RATIO, PITCH_DOUBT_FACTOR = 1.2, 0.3
 
 
 @dataclass
@@ -411,4 +414,27 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
     for m, lab in enumerate(labels):
         if lab == 0:
             msgs.append(f"vertebra {m + 1} (caudal first) could not be named and was dropped")
+    doubt = _pitch_doubt(col, n, pitch_mm)
+    if doubt:
+        msgs.append(doubt)
+        conf *= PITCH_DOUBT_FACTOR
+        confs = [c * PITCH_DOUBT_FACTOR for c in confs]
     return Naming(labels=labels, confidence=confs, naming_confidence=float(conf), messages=msgs)
+
+
+def _pitch_doubt(col: Column, n: int, pitch_mm: float) -> str:
+    """A message when the discs are implausibly close for the size of the bodies, else ''.
+
+    A vertebral body is about as tall as half its depth or more, and a disc sits between
+    two bodies, so body centres lie at least ~1.5 inscribed radii apart at every level
+    from C3 to L5 (measured 1.5-2.3 on phantoms and real scans).  Closer "discs" are dips
+    inside the bodies (a tilted body, dark marrow), and every name counted across them is
+    wrong by as many levels as there are false discs.
+    """
+    if n < 3 or len(col.radius_mm) == 0:
+        return ""
+    r = float(np.median(col.radius_mm))
+    if r <= 0 or pitch_mm >= PITCH_MIN_RATIO * r:
+        return ""
+    return (f"discs found only {pitch_mm:.0f} mm apart for bodies {2 * r:.0f} mm deep: some are probably "
+            "not discs, so vertebrae may be split and the level names off by one or more; check them")

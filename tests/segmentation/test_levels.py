@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from needleplan.io import load_ct
+from needleplan.phantom import make_phantom
 from needleplan.segmentation._levels import SACRUM, T1, T12, _count
 from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import VERSE_NAMES
@@ -70,3 +71,14 @@ def test_progress_reports_fractions():
     segment_vertebrae(vol, progress=lambda f, m: seen.append((f, m)))
     fr = [f for f, _ in seen]
     assert fr[0] == 0.0 and fr[-1] == 1.0 and fr == sorted(fr)
+
+
+def test_false_discs_are_flagged_not_silent():
+    """L3-S at 2 mm: dips inside the bodies are taken for discs (pieces 10-16 mm tall), so the
+    names counted from the sacrum run two levels high.  They must not pass silently: the
+    pitch is implausible for bodies that deep, the message says so and the confidence drops."""
+    ph = make_phantom(("L3", "L4", "L5", "S"), spacing_mm=2.0)
+    res = segment_vertebrae(ph.volume)
+    flagged = any("probably not discs" in m for m in res.messages) and res.naming_confidence <= 0.3
+    assert res.levels == ["L3", "L4", "L5", "S"] or flagged, (res.levels, res.naming_confidence, res.messages)
+    assert not (res.levels == ["L3", "L4", "L5", "S"] and flagged)  # no false alarm when right

@@ -133,7 +133,9 @@ def test_all_pedicles_within_tolerance(scoliotic):
 @pytest.mark.xfail(reason="a lumbar curve ending on a level sacrum (L3-S, Cobb 25 deg: L5 tilted 12.5 deg on "
                           "S1) is split into 6-7 pieces: the body column leaves L5 sideways (~18 mm) and "
                           "false discs are found inside L4/L5, so the names counted from the sacrum are "
-                          "off by one or more (measured: L1-S for L3-S)", strict=False)
+                          "off by one or more (measured: T12-S for L3-S, also at 0 deg on 2 mm voxels; flagged "
+                          "with confidence 0.27, see test_levels.py::test_false_discs_are_flagged_not_silent)",
+                   strict=False)
 def test_lumbosacral_curve_named_right():
     ph = make_phantom(("L3", "L4", "L5", "S"), spacing_mm=2.0, scoliosis_cobb_deg=25.0)
     res = segment_vertebrae(ph.volume)
