@@ -267,6 +267,17 @@ def _end_disc_slices(grid: WorkGrid, col: Column, discs: Discs, pieces: list) ->
     return out
 
 
+def _column_step_mm(col: Column, spacing_mm) -> np.ndarray:
+    """Length (mm) of the body column along the spine per column sample.
+
+    A sample spans one work slice; where the spine is tilted (a kyphotic upper thoracic
+    spine runs 40-60 deg off the head-foot axis) one slice holds more of the column.
+    """
+    sp = np.asarray(spacing_mm, float)
+    tz = np.abs(col.tangents(sp)[:, 2])
+    return sp[2] / np.maximum(tz, 0.5)
+
+
 def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
                  feature: np.ndarray, *, min_piece_mm: float = 8.0) -> Segments:
     """Label the vertebrae of ``col`` split at ``discs``."""
@@ -278,8 +289,13 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
     starts = [0] + [int(u) + 1 for u in discs.upper]
     ends = [int(lw) - 1 for lw in discs.lower] + [ncol - 1]
     pieces, partial, bounds_planes = [], [], []
+    run_mm = _column_step_mm(col, sp)
     for m, (a, b) in enumerate(zip(starts, ends)):
-        if (b - a + 1) * sp[2] < min_piece_mm:
+        # a body between two discs is as long as the column between them; an end piece
+        # cut by the edge of the view counts its slices (the column's direction there is
+        # extrapolated)
+        inner = 0 < m < len(planes)
+        if (run_mm[a:b + 1].sum() if inner else (b - a + 1) * sp[2]) < min_piece_mm:
             continue
         pieces.append((a, b))
         partial.append(m == 0 or m == len(planes))
