@@ -36,3 +36,10 @@ def tptbox():
                               like=vol)
     centre = vol.to_lps((np.asarray(vol.shape) - 1) / 2.0)
     return vol, np.asarray(ref).astype(np.uint8), segment_vertebrae(vol, hint=("L3", centre))
+
+
+@pytest.fixture(scope="session")
+def lidc_chest():
+    """(volume, classical segmentation) of the kyphotic chest CT lidc0314-chest-1mm (no labels)."""
+    vol = load_ct(require_shared("lidc0314-chest-1mm", "dicom"))
+    return vol, segment_vertebrae(vol)

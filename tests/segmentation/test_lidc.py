@@ -12,11 +12,8 @@ import pytest
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from needleplan.io import load_ct
 from needleplan.segmentation._anatomy import anatomy_from_labels
-from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import VERSE_NAMES, level_label
-from tests.conftest import require_shared
 
 pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 
@@ -32,9 +29,8 @@ def _reference_width_mm(name: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def chest():
-    vol = load_ct(require_shared("lidc0314-chest-1mm", "dicom"))
-    seg = segment_vertebrae(vol)
+def chest(lidc_chest):
+    vol, seg = lidc_chest
     # pedicles of T5-T12 only (T4 stays as T5's cranial neighbour): the whole anatomy of
     # the 14 levels would double the time of this file
     keep = [level_label(n) for n in ("T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12")]
