@@ -22,12 +22,12 @@ __all__ = ["geodesic_partition"]
 GAP_COST = 12.0
 
 
-def _offsets():
+def _offsets(connectivity: int = 26):
     out = []
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
             for dk in (-1, 0, 1):
-                if (di, dj, dk) > (0, 0, 0):
+                if (di, dj, dk) > (0, 0, 0) and (connectivity == 26 or abs(di) + abs(dj) + abs(dk) == 1):
                     out.append((di, dj, dk))
     return out
 
@@ -35,7 +35,8 @@ def _offsets():
 def geodesic_partition(domain: np.ndarray, markers: np.ndarray, hu: np.ndarray, spacing_mm, *,
                        dense_hu: float, loose_hu: float, gap_cost: float = GAP_COST,
                        up_cost: np.ndarray | float = 1.0,
-                       handicap_mm: dict[int, float] | None = None) -> np.ndarray:
+                       handicap_mm: dict[int, float] | None = None,
+                       step_cost: np.ndarray | None = None, connectivity: int = 26) -> np.ndarray:
     """Label every domain voxel with the marker reached by the cheapest path.
 
     Parameters
@@ -58,6 +59,11 @@ def geodesic_partition(domain: np.ndarray, markers: np.ndarray, hu: np.ndarray, 
     handicap_mm : dict, optional
         ``{label: cost}`` added to the paths from that marker label (a negative value is
         a head start).
+    step_cost : (X, Y, Z) float, optional
+        Cost factor per voxel (>= 1) used instead of the one derived from ``hu``.
+    connectivity : {26, 6}
+        Voxel neighbourhood of a step; with 6 a path cannot slip diagonally between the
+        voxels of a one-voxel-thick oblique gap (a step costs the mean of its two ends).
 
     Returns
     -------
@@ -73,13 +79,16 @@ def geodesic_partition(domain: np.ndarray, markers: np.ndarray, hu: np.ndarray, 
     node = np.full(dom.size, -1, np.int64)
     node[idx] = np.arange(len(idx))
     node = node.reshape(dom.shape)
-    t = np.clip((dense_hu - hu) / max(dense_hu - loose_hu, 1.0), 0.0, 1.0)
-    cost = (1.0 + (gap_cost - 1.0) * t * t).astype(np.float32)
+    if step_cost is None:
+        t = np.clip((dense_hu - hu) / max(dense_hu - loose_hu, 1.0), 0.0, 1.0)
+        cost = (1.0 + (gap_cost - 1.0) * t * t).astype(np.float32)
+    else:
+        cost = np.array(step_cost, dtype=np.float32)
     cost[markers > 0] = 1.0
     up = np.broadcast_to(np.asarray(up_cost, np.float32), dom.shape)
     rows, cols, wts = [], [], []
     nx, ny, nz = dom.shape
-    for di, dj, dk in _offsets():
+    for di, dj, dk in _offsets(connectivity):
         a = (slice(max(0, -di), nx - max(0, di)), slice(max(0, -dj), ny - max(0, dj)),
              slice(max(0, -dk), nz - max(0, dk)))
         b = (slice(max(0, di), nx - max(0, -di)), slice(max(0, dj), ny - max(0, -dj)),

@@ -19,7 +19,9 @@ Pipeline (no model weights; SimpleITK and scipy.ndimage):
 6. level names from the sacrum, the ribs, C2's dens and counting (:mod:`._levels`); the sacral
    label kept to S1 (:mod:`._v_sacrum`);
 7. labels mapped back onto the CT grid and re-drawn there along the CT's own bone
-   boundary (:mod:`._v_refine`).
+   boundary (:mod:`._v_refine`); where two vertebrae touch (facet joints), the voxels near
+   their boundary are re-decided on the CT grid, where the joint gap may be visible
+   (:mod:`._v_joints`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from needleplan.segmentation._bone import body_outline, bone_mask, enclosure_rad
 from needleplan.segmentation._levels import name_levels
 from needleplan.segmentation._v_atlas import split_atlas
 from needleplan.segmentation._v_column import bodyness, find_column, find_discs
+from needleplan.segmentation._v_joints import split_joints
 from needleplan.segmentation._v_label import disc_planes, split_levels
 from needleplan.segmentation._v_refine import OTHER, refine_labels
 from needleplan.segmentation._v_sacrum import cap_sacrum
@@ -43,6 +46,8 @@ from needleplan.segmentation.model import VERSE_NAMES, level_label
 
 __all__ = ["VertebraSegmentation", "segment_vertebrae"]
 
+#: Re-decide the boundaries between touching vertebrae on the CT grid (:mod:`._v_joints`).
+JOINTS = True
 #: Smallest body column (mm along the spine) accepted as a spine.
 MIN_COLUMN_MM = 15.0
 
@@ -181,6 +186,8 @@ def segment_vertebrae(volume: Volume, *, progress: Callable[[float, str], None] 
     step(0.9, "refining outlines on the CT grid")
     centre = grid.to_lps(col.points_ijk()[keep])[::-1]  # cranial -> caudal, stops at S1
     labels = refine_labels(volume, both & 0x7F, work_spacing_mm=grid.spacing_mm)
+    if JOINTS:
+        labels = split_joints(volume.voxels, labels, volume.spacing_mm)
     del both
     present = set(int(x) for x in np.unique(labels)) - {0}
     confidence = {k: v for k, v in confidence.items() if k in present}

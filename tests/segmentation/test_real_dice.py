@@ -19,9 +19,10 @@ from needleplan.segmentation._v_label import _seed_fov_faces
 from needleplan.segmentation._v_refine import OTHER, fill_label_holes, refine_labels, smooth_labels
 from tests.segmentation.conftest import dice as _dice
 
-#: Measured Dice: ts-abdomen-3mm T12..L5 and tptbox L2..L4.
+#: Measured Dice: ts-abdomen-3mm T12..L5 and tptbox L2..L4 (tptbox .879 .879 .876 before the
+#: joint split on the CT grid, :mod:`needleplan.segmentation._v_joints`).
 TS_MEASURED = {19: 0.856, 20: 0.894, 21: 0.895, 22: 0.919, 23: 0.922, 24: 0.853}
-TP_MEASURED = {21: 0.879, 22: 0.879, 23: 0.876}
+TP_MEASURED = {21: 0.897, 22: 0.894, 23: 0.890}
 #: Floors: this much under the measured figures.
 MARGIN = 0.01
 
@@ -58,8 +59,8 @@ def test_issue_target_085_on_both_real_scans(ts_dice, tp_dice):
 
 
 @pytest.mark.xfail(reason="issue 3 goal Dice >= 0.92 not reached: ts-abdomen T12 0.86, L1 0.89, L2 0.90, "
-                          "L5 0.85 (one 3 mm voxel of rim), tptbox 0.88 (facet joints split at the "
-                          "wrong side, thin transverse processes)", strict=False)
+                          "L5 0.85 (one 3 mm voxel of rim), tptbox 0.89-0.90 (part of the facet "
+                          "joints still split at the wrong side, thin transverse processes)", strict=False)
 @pytest.mark.needs_data
 def test_issue_goal_092(ts_dice, tp_dice):
     assert min({**ts_dice, **tp_dice}.values()) >= 0.92
@@ -134,3 +135,43 @@ def test_refine_grows_into_a_bone_layer_the_coarse_labels_left_out():
     out = refine_labels(vol, coarse, work_spacing_mm=1.0)
     assert (out[7:17, 7:17, 15] == 20).mean() > 0.9
     assert (out[19:22] == 0).all() and (out[:, :, 16:] == 0).all()
+
+
+def _two_processes(gap_k: int, *, gap_hu: float = 40.0):
+    """A bar of bone along k (cortex 700 HU around 250 HU marrow) with a 1-voxel joint gap
+    at ``gap_k``; labels split at k = 20 instead (the coarse, horizontal split)."""
+    hu = np.full((20, 20, 40), 0.0, np.float32)
+    hu[5:15, 5:15, 2:38] = 700.0
+    hu[7:13, 7:13, 4:36] = 250.0
+    hu[5:15, 5:15, gap_k] = gap_hu
+    labels = np.zeros(hu.shape, np.uint8)
+    labels[5:15, 5:15, 2:20] = 21
+    labels[5:15, 5:15, 20:38] = 20
+    return hu, labels
+
+
+def test_split_joints_moves_the_boundary_into_the_joint_gap():
+    """The boundary between two touching vertebrae moves to the dark joint gap seen on the CT
+    grid (4 mm off the coarse split), within the band; the union is unchanged."""
+    from needleplan.segmentation._v_joints import split_joints
+
+    hu, labels = _two_processes(24)
+    out = split_joints(hu, labels, (1.0, 1.0, 1.0))
+    assert ((out > 0) == (labels > 0)).all()
+    assert (out[5:15, 5:15, 2:24] == 21).mean() > 0.97  # below the gap: the lower vertebra
+    assert (out[5:15, 5:15, 25:38] == 20).all()
+    # without a gap the boundary stays near the coarse split
+    hu, labels = _two_processes(24, gap_hu=700.0)
+    out = split_joints(hu, labels, (1.0, 1.0, 1.0))
+    moved = int((out != labels).sum())
+    assert moved < 0.1 * 100 * 4, f"{moved} voxels moved without a gap"
+
+
+def test_split_joints_leaves_coarse_grids_and_cervical_levels_alone():
+    """3 mm voxels show no joint gap (nothing to re-decide); C-spine labels stay as they are."""
+    from needleplan.segmentation._v_joints import split_joints
+
+    hu, labels = _two_processes(24)
+    assert (split_joints(hu, labels, (3.0, 3.0, 3.0)) == labels).all()
+    cerv = np.where(labels == 21, 5, np.where(labels == 20, 4, 0)).astype(np.uint8)
+    assert (split_joints(hu, cerv, (1.0, 1.0, 1.0)) == cerv).all()

@@ -19,11 +19,12 @@ from needleplan.segmentation.model import VERSE_NAMES, level_label, level_name
 from tests import phantoms
 
 TARGET = 0.95
-#: Floors per phantom and level (reached 2026-11-26: thoracic T7 .918 T8 .932 T9 .952,
-#: thoracolumbar T11 .951 T12 .951 L1 .967 L2 .971; before: .852 .883 .913, .927 .927 .956 .958).
+#: Floors per phantom and level (reached 2026-11-26 with the joint split on the CT grid:
+#: thoracic T7 .919 T8 .939 T9 .954, thoracolumbar T11 .952 T12 .953 L1 .976 L2 .980;
+#: round 1: .914 .933 .952, .952 .952 .966 .971; before: .852 .883 .913, .927 .927 .956 .958).
 FLOORS = {
-    "thoracic": {"T7": 0.905, "T8": 0.92, "T9": 0.94},
-    "thoracolumbar": {"T11": 0.94, "T12": 0.94, "L1": 0.955, "L2": 0.96},
+    "thoracic": {"T7": 0.91, "T8": 0.93, "T9": 0.945},
+    "thoracolumbar": {"T11": 0.945, "T12": 0.945, "L1": 0.965, "L2": 0.97},
 }
 #: Levels below the target today (their 0.95 test is an expected failure).
 BELOW_TARGET = {("thoracic", "T7"), ("thoracic", "T8")}
