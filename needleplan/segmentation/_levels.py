@@ -302,6 +302,16 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
     has_rib = [lft or rgt for lft, rgt in ribs]
     sac, why = is_sacrum(grid, col, seg, pitch_mm)
     msgs.append(why)
+    dens = dens_anchor(seg)
+    if dens is not None:
+        # C1-C6 (counted down from the dens) carry no rib: lateral bone there is a transverse
+        # process or the atlas's lateral mass turned out of the vertebra's envelope
+        cleared = [m for m in range(max(1, dens[0] - 4), n + 1) if has_rib[m - 1]]
+        for m in cleared:
+            has_rib[m - 1] = False
+            ribs[m - 1] = (False, False)
+        if cleared:
+            msgs.append("bone beside C1-C6 (counted from the dens) taken for a transverse process, not a rib")
 
     anchors = []  # (piece, label, confidence, message)
 
@@ -356,7 +366,6 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
             break
 
     t13_piece = _apply_t13(anchors, has_rib, msgs)
-    dens = dens_anchor(seg)
     if dens is not None:
         anchors.append(dens)
 

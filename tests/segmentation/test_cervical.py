@@ -59,19 +59,30 @@ def upper():
 
 # ----------------------------------------------------------------------------- C4-C6
 def test_cervical_dice_floor(cervical):
+    """Measured C4 0.949, C5 0.946, C6 0.950 (before: 0.932, 0.918, 0.935)."""
     ph, res = cervical
     for lab in (4, 5, 6):
-        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.90, lab
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.94, lab
 
 
-@pytest.mark.xfail(strict=False, reason="outline one CT voxel too wide on the thin cervical arches "
-                   "(refine threshold, ~950 voxels per level), contrast-filled transverse foramina "
-                   "filled as marrow (~150), facet boundary of the lateral-mass pillars (~300); "
-                   "measured C4 0.928, C5 0.912, C6 0.934")
+@pytest.mark.xfail(strict=False, reason="measured C4 0.949, C5 0.946, C6 0.950: the outline keeps a "
+                   "one-voxel partial-volume rim (330-450 HU) on the thin arches; the 1 mm bone "
+                   "threshold cap (330 HU) that admits it cannot rise without opening the marrow rim "
+                   "of real 1 mm CT (lidc: -20 % volume at 400 HU)")
 def test_cervical_dice_target(cervical):
     ph, res = cervical
     for lab in (4, 5, 6):
         assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.95, lab
+
+
+def test_cervical_facets_split_along_the_joint(cervical):
+    """Lateral-mass pillars: few voxels go to the wrong level (before the CT-grid contact
+    watershed the cut was square to the column: 10-330 voxels per level, now 34-45)."""
+    ph, res = cervical
+    t = ph.truth.labels
+    for lab in (4, 5, 6):
+        wrong = int(((res.labels == lab) & (t > 0) & (t != lab)).sum())
+        assert wrong <= 0.01 * int((t == lab).sum()), (lab, wrong)
 
 
 def test_cervical_canal_stays_out_of_the_labels(cervical):
@@ -85,22 +96,14 @@ def test_cervical_canal_stays_out_of_the_labels(cervical):
         assert d.min() <= 0.3 * v.body_depth_mm, lab
 
 
-def test_cervical_transverse_foramina_mostly_empty(cervical):
-    ph, res = cervical
-    art = ph.structures["vertebral_arteries"]
-    kk = np.unique(np.argwhere(ph.truth.labels > 0)[:, 2])
-    inside = art[:, :, kk]
-    hit = (res.labels[:, :, kk] > 0) & inside
-    assert hit.sum() <= 0.5 * inside.sum()  # today ~40 %: contrast-filled foramina
-
-
-@pytest.mark.xfail(strict=False, reason="contrast in the vertebral arteries (230 HU) passes the "
-                   "work grid's spongy-bone threshold, so the refine step fills the foramina as marrow")
 def test_cervical_transverse_foramina_empty(cervical):
+    """The contrast-filled vertebral arteries (230 HU) run through canals open above and
+    below: no marrow to fill (before: ~40 % of the artery inside the labels; now 4.8 %, the
+    partial-volume rim next to the foramen's cortex)."""
     ph, res = cervical
     art = ph.structures["vertebral_arteries"]
     kk = np.unique(np.argwhere(ph.truth.labels > 0)[:, 2])
-    assert ((res.labels[:, :, kk] > 0) & art[:, :, kk]).sum() <= 0.05 * art[:, :, kk].sum()
+    assert ((res.labels[:, :, kk] > 0) & art[:, :, kk]).sum() <= 0.1 * art[:, :, kk].sum()
 
 
 def test_no_dens_below_c2(cervical):
@@ -123,21 +126,54 @@ def test_upper_cervical_named_from_the_dens_without_hint(upper):
 def test_atlas_and_axis_dice(upper):
     ph, res = upper
     t = ph.truth.labels
-    assert _dice(res.labels == 1, t == 1) >= 0.91  # measured 0.934
-    assert _dice(res.labels == 2, t == 2) >= 0.91  # measured 0.928 (with the dens)
+    # issue target 0.95 reached for C1 (0.954) and C2 (0.953, with the dens)
+    assert _dice(res.labels == 1, t == 1) >= 0.95
+    assert _dice(res.labels == 2, t == 2) >= 0.95
     for lab in (3, 4):
-        assert _dice(res.labels == lab, t == lab) >= 0.88, lab  # 0.905, 0.926
+        assert _dice(res.labels == lab, t == lab) >= 0.94, lab  # 0.945, 0.948
 
 
-def test_upper_cervical_tilted_and_turned_still_named_from_the_dens():
-    """Flexed 4 deg, tilted 3 deg and turned 8 deg: the dens still names every level."""
-    ph = make_phantom(("C1", "C2", "C3", "C4"), rotation_deg=(4.0, 3.0, 8.0), patient_position="HFS")
+@pytest.mark.xfail(strict=False, reason="measured C3 0.945, C4 0.948: one-voxel partial-volume rim on "
+                   "the thin arches (see test_cervical_dice_target)")
+def test_upper_cervical_c3_c4_dice_target(upper):
+    ph, res = upper
+    for lab in (3, 4):
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.95, lab
+
+
+@pytest.mark.parametrize("position", ["HFS", "HFP"])
+def test_upper_cervical_tilted_and_turned_still_named_from_the_dens(position):
+    """Flexed 4 deg, tilted 3 deg and turned 8 deg, supine and prone: the dens still names
+    every level."""
+    ph = make_phantom(("C1", "C2", "C3", "C4"), rotation_deg=(4.0, 3.0, 8.0), patient_position=position)
     res = segment_vertebrae(ph.volume)
     assert res.levels == ["C1", "C2", "C3", "C4"]
     for lab in (1, 2, 3, 4):
         assert _identified(res.labels, ph.truth.labels, ph.volume, lab), lab
-    assert _dice(res.labels == 1, ph.truth.labels == 1) >= 0.88
-    assert _dice(res.labels == 2, ph.truth.labels == 2) >= 0.88
+    assert _dice(res.labels == 1, ph.truth.labels == 1) >= 0.92  # 0.935 / 0.946
+    assert _dice(res.labels == 2, ph.truth.labels == 2) >= 0.92  # 0.948 / 0.943
+
+
+@pytest.mark.xfail(strict=False, reason="turned 8 deg, C3/C4's lateral masses and transverse processes "
+                   "go to 'other bone': the contrast-filled carotids, jugulars and vertebral arteries "
+                   "(170-230 HU) are bone on the work grid and seed the other-bone front outside "
+                   "the envelope (_v_label); Dice 0.65-0.68")
+def test_upper_cervical_turned_c3_c4_dice():
+    ph = make_phantom(("C1", "C2", "C3", "C4"), rotation_deg=(4.0, 3.0, 8.0), patient_position="HFP")
+    res = segment_vertebrae(ph.volume)
+    for lab in (3, 4):
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.9, lab
+
+
+def test_no_rib_on_the_atlas_and_axis():
+    """Prone, turned the other way and extended: bone beside C1/C2 turned out of the envelope
+    was taken for a rib, and the lowest "rib" named the spine T11-L2 against the dens."""
+    ph = make_phantom(("C1", "C2", "C3", "C4"), rotation_deg=(-6.0, 4.0, -10.0), patient_position="HFP")
+    res = segment_vertebrae(ph.volume)
+    assert res.levels == ["C1", "C2", "C3", "C4"]
+    assert res.naming_confidence >= 0.8
+    for lab in (1, 2, 3, 4):
+        assert _identified(res.labels, ph.truth.labels, ph.volume, lab), lab
 
 
 def test_dens_belongs_to_c2_and_ring_to_c1(upper):
@@ -174,3 +210,38 @@ def test_upper_cervical_anatomy_has_no_false_flags():
         assert not any("plana" in f or "height loss" in f for f in va.flags)
     assert set(c2.pedicles) == {"left", "right"}
     assert c3.genant_grade == 0
+
+
+# ----------------------------------------------------------------------------- building blocks
+def test_bony_channels_tube_versus_capped_marrow():
+    """A hole running through a ring of bone (open above and below) is a canal; the same
+    hole capped by bone at both ends is marrow."""
+    from needleplan.segmentation._v_refine import bony_channels
+
+    lab = np.zeros((20, 20, 20), np.uint8)
+    yy, xx = np.mgrid[:20, :20]
+    r = np.hypot(yy - 10, xx - 10)
+    ring = (r >= 2.5) & (r <= 5.0)
+    hole = r < 2.5
+    lab[:, :, 6:14][ring] = 3
+    bone = lab > 0
+    ch = bony_channels(lab, bone, (1.0, 1.0, 1.0), axis=2)
+    assert ch[:, :, 6:14][hole].all() and ch.sum() == hole.sum() * 8
+    capped = lab.copy()
+    capped[:, :, 6][hole | ring] = 3
+    capped[:, :, 13][hole | ring] = 3
+    assert not bony_channels(capped, capped > 0, (1.0, 1.0, 1.0), axis=2).any()
+
+
+def test_split_contacts_follows_the_bright_joint():
+    """Two blocks labelled with a boundary 3 voxels off the bright joint plate between them:
+    the boundary moves onto the plate."""
+    from needleplan.segmentation._v_refine import split_contacts
+
+    hu = np.full((12, 12, 30), 250.0, np.float32)
+    hu[:, :, 14:16] = 900.0  # the two cortical plates of a joint at z 14-15
+    lab = np.zeros(hu.shape, np.uint8)
+    lab[:, :, :18] = 4
+    lab[:, :, 18:] = 5  # boundary placed 3 voxels above the joint
+    out = split_contacts(lab, hu, (1.0, 1.0, 1.0), band_mm=6.0)
+    assert (out[:, :, :14] == 4).all() and (out[:, :, 16:] == 5).all()
