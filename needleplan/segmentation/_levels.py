@@ -440,7 +440,7 @@ def _pitch_doubt(col: Column, n: int, pitch_mm: float) -> str:
     inside the bodies (a tilted body, dark marrow), and every name counted across them is
     wrong by as many levels as there are false discs.
     """
-    if n < 3 or len(col.radius_mm) == 0:
+    if n < 3 or col is None or len(getattr(col, "radius_mm", ())) == 0:
         return ""
     r = float(np.median(col.radius_mm))
     if r <= 0 or pitch_mm >= PITCH_MIN_RATIO * r:

@@ -30,6 +30,8 @@ from needleplan.io.volume import Volume
 __all__ = ["OTHER", "refine_labels", "bone_threshold", "fill_label_holes", "smooth_labels", "bony_channels",
            "split_contacts"]
 
+#: Largest connected piece (ml) :func:`split_contacts` may move from one label to another.
+CONTACT_MAX_MOVE_ML = 0.5
 #: Label used on the CT grid for "bone that is no vertebra" during refinement.
 OTHER = 100
 #: Bounds of the adaptive cortex threshold (HU).
@@ -210,6 +212,13 @@ def split_contacts(labels: np.ndarray, hu: np.ndarray, spacing_mm, *, band_mm: f
             anchored = np.unique(comp[(markers == m) & (comp > 0)])
             stray = (comp > 0) & ~np.isin(comp, anchored)
             new[stray] = sub[stray]
+        # a joint moves a thin layer; a whole process lying inside the band (a thin
+        # spinous or transverse process touching its neighbour's) is not re-decided here
+        moved, n = ndi.label(new != sub)
+        if n:
+            size_ml = np.bincount(moved.ravel())[1:] * float(np.prod(sp)) / 1000.0
+            big = np.r_[False, size_ml > CONTACT_MAX_MOVE_ML][moved]
+            new[big] = sub[big]
         sub[band] = new[band]
     return lab
 

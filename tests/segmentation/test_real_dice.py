@@ -21,8 +21,8 @@ from tests.segmentation.conftest import dice as _dice
 
 #: Measured Dice: ts-abdomen-3mm T12..L5 and tptbox L2..L4 (tptbox .879 .879 .876 before the
 #: joint split on the CT grid, :mod:`needleplan.segmentation._v_joints`).
-TS_MEASURED = {19: 0.856, 20: 0.894, 21: 0.895, 22: 0.919, 23: 0.922, 24: 0.853}
-TP_MEASURED = {21: 0.897, 22: 0.894, 23: 0.890}
+TS_MEASURED = {19: 0.874, 20: 0.889, 21: 0.895, 22: 0.918, 23: 0.920, 24: 0.856}
+TP_MEASURED = {21: 0.896, 22: 0.892, 23: 0.887}
 #: Floors: this much under the measured figures.
 MARGIN = 0.01
 
