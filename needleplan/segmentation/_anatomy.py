@@ -13,7 +13,10 @@ the hole in the bone of all levels.  A map of vertebral bodies only is reported 
 On coarse voxels (> 1.6 mm) pedicles are measured by coronal cuts with CT bone edges
 (:mod:`._pedicle_coarse`) and their axes mirrored about the midsagittal plane; a
 transverse process merged into the cuts (L5) is trimmed off, and an axis the cuts still
-read diverging is aimed at the anterior body wall in the midline (flagged).
+read diverging is aimed at the anterior body wall in the midline (flagged).  On fine
+voxels a pedicle whose general search fails (L5's wide, oblique ones) is refined from a
+line aimed at the body centre (flagged); C3-C7 pedicles are found between the canal and
+the transverse foramen (:mod:`._pedicle_cervical`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from needleplan.segmentation._canal import CanalSection, canal_on_ct, foramen_se
 from needleplan.segmentation._frame import LocalGrid, perpendicular_part, spine_axes, unit
 from needleplan.segmentation._heights import body_heights, genant_grade, posterior_wall_intact
 from needleplan.segmentation._landmarks import _Sampler, ap_walls, endplate_planes, pedicle_landmarks
+from needleplan.segmentation._pedicle_cervical import CERVICAL_WITH_FORAMINA, cervical_pedicle_start, narrowest_ray
 from needleplan.segmentation._pedicle_coarse import bone_level, coarse_pedicle
 from needleplan.segmentation._parts import BODY_WALL_MM, split_parts
 from needleplan.segmentation.model import (
@@ -60,6 +64,9 @@ WIDER_MM = 3.0
 SIN_DIVERGE = float(np.sin(np.radians(10.0)))
 #: ... and by more than this (sin of 25 deg) the measurement is not trusted at all.
 SIN_DIVERGE_MAX = float(np.sin(np.radians(25.0)))
+#: On fine voxels the axis is fitted to the perpendicular sections up to this x the smallest
+#: (a process joining a pedicle's end, T11-T12's, tilted their axes 3 deg with 1.45).
+FINE_PERP_STRETCH = 1.25
 #: The posterior wall cortex is only judged on voxels up to this size (mm).
 WALL_MAX_SPACING_MM = 2.0
 
@@ -233,6 +240,67 @@ def _aimed_axis(ped: PedicleLandmarks, target_lps, left, ant, side: str) -> np.n
     tilt = np.arctan2(ped.axis_lps @ up, ped.axis_lps @ ant)
     inward = -1.0 if side == "left" else 1.0
     return unit(ant + inward * np.tan(medial) * left + np.tan(tilt) * up)
+
+
+#: A refined cervical isthmus may move this far (mm) from the canal-foramen bridge ...
+CERVICAL_SHIFT_MM = 3.0
+#: ... and its axis turn this far (deg) from the bridge's perpendicular.
+CERVICAL_TURN_DEG = 15.0
+
+
+def _cervical_pedicle(side, mask_local, grid, sec, ped_local, sampler, left, ant, hu) -> PedicleLandmarks | None:
+    """A cervical pedicle (C3-C7) between the canal and the transverse foramen: the bridge
+    of bone between the two holes gives a first line; the shortest crossing of it on lines
+    through the foramen's centre gives the isthmus centre and width; sections perpendicular
+    to the axis, refined from that line, give the axis.  None when the label closes no
+    transverse foramen on that side or the refinement wanders off the bridge (then the
+    general search applies)."""
+    st = cervical_pedicle_start(side, mask_local, grid, sec)
+    if st is None:
+        return None
+    p0, a0, _chord, fora = st
+    ray = narrowest_ray(sampler, grid, fora, p0 - fora)
+    width = None
+    if ray is not None and np.linalg.norm(ray[1] - p0) <= CERVICAL_SHIFT_MM:
+        width, p0 = ray[0], ray[1]
+        up = grid.rot[:, 2]
+        a0 = unit(np.cross(up, ray[2]))
+        a0 = a0 if a0 @ ant > 0 else -a0
+    ped = pedicle_landmarks(side, ped_local, grid, sampler, left, ant, hu=hu, start=(p0, a0), reach_mm=3.0)
+    if ped is None:
+        return None
+    if (np.linalg.norm(ped.isthmus_center_lps - p0) > CERVICAL_SHIFT_MM
+            or ped.axis_lps @ a0 < np.cos(np.radians(CERVICAL_TURN_DEG))):
+        return None
+    if width is not None:
+        ped.isthmus_center_lps, ped.width_mm = np.asarray(p0, float), width
+    return ped
+
+
+#: An isthmus refined from the aimed line may lie this far (mm) from the pedicle band.
+AIMED_SHIFT_MM = 8.0
+
+
+def _aimed_pedicle(side, ped_local, grid, sampler, left, ant, hu, body_center_lps, cuts) -> PedicleLandmarks | None:
+    """A pedicle refined from the line through its band's centroid toward the body centre
+    (in the axial plane); None when the refinement diverges, wanders from the band, or
+    reads a section far narrower than the coronal cuts (a transverse process's)."""
+    idx = np.argwhere(ped_local)
+    if len(idx) < 8:
+        return None
+    p0 = grid.center_lps + grid.rot @ (grid.lo_mm + grid.step_mm * idx.mean(0))
+    up = np.cross(unit(ant), unit(left))
+    a0 = perpendicular_part(np.asarray(body_center_lps, float) - p0, up)
+    if a0 @ unit(ant) < 0.5:
+        return None
+    ped = pedicle_landmarks(side, ped_local, grid, sampler, left, ant, hu=hu, start=(p0, a0), reach_mm=6.0)
+    if ped is None or _outward(ped, left, side) > 0.0:
+        return None
+    if np.linalg.norm(ped.isthmus_center_lps - p0) > AIMED_SHIFT_MM:
+        return None
+    if cuts is not None and ped.width_mm < 0.6 * cuts.width_mm:
+        return None
+    return ped
 
 
 def _grade_against_neighbours(vertebrae: dict) -> None:
@@ -509,6 +577,7 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
         hu_sampler = _Sampler(volume.voxels[box].astype(np.float32), aff, off, lab8.shape)
         edge = np.array(lab8.shape) - 1
         sides = (("left", PART_PEDICLE_LEFT), ("right", PART_PEDICLE_RIGHT))
+        aimed_any = False
         if lab == ATLAS:
             sides = ()  # a ring of lateral masses and arches: no pedicle to look for
             flags.append("C1 (atlas): no body and no pedicles")
@@ -528,8 +597,13 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                     # axis, centre and height; the CT's bone edges give the width
                     ped = PedicleLandmarks(side=side, isthmus_center_lps=gen.isthmus_center_lps,
                                            axis_lps=gen.axis_lps, width_mm=ped.width_mm, height_mm=gen.height_mm)
+            elif lab in CERVICAL_WITH_FORAMINA and (cerv := _cervical_pedicle(
+                    side, vm if union is None else union[1], grid, sec, ped_parts == code, sampler, left, ant,
+                    hu_sampler)) is not None:
+                ped = cerv
             else:
-                ped = pedicle_landmarks(side, ped_parts == code, grid, sampler, left, ant, hu=hu_sampler)
+                ped = pedicle_landmarks(side, ped_parts == code, grid, sampler, left, ant, hu=hu_sampler,
+                                        perp_stretch=FINE_PERP_STRETCH)
                 if ped is not None and _outward(ped, left, side) > SIN_DIVERGE_MAX:
                     ped = None  # pedicles converge: the sections followed something else
                 cut_field = vf if union is None else union[1].astype(np.float32)
@@ -541,6 +615,16 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                     # the narrowest label section is far wider than the transverse run
                     # beside the canal: a rib head or facet merged into it (thoracic labels)
                     ped = None
+                if ped is None:
+                    # the search from cuts across the body's AP axis went astray (a wide,
+                    # oblique pedicle such as L5's, merged with the body's corner and the
+                    # transverse process): sections perpendicular to a line from the pedicle
+                    # band toward the body's centre, refined, when they find a clean isthmus
+                    ped = _aimed_pedicle(side, ped_parts == code, grid, sampler, left, ant, hu_sampler,
+                                         va.body_center_lps, cuts)
+                    if ped is not None:
+                        aimed_any = True
+                        flags.append(f"{side} pedicle refined from a line aimed at the body centre")
                 if ped is None:
                     # no clean narrowest section (a pedicle merged with a rib head or a
                     # facet in the labels): the coronal cuts beside the canal instead
@@ -568,5 +652,7 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                     flags.append(f"{side} pedicle axis measured diverging: set sagittal")
                 va.pedicles[side] = ped
     if len(va.pedicles) == 2:
-        _symmetric_axes(va, medial=coarse_field is not None)
+        # the medial angle of an aimed-and-refined pedicle reads a few degrees off either
+        # way (L5: 27 and 34 for 30): mirror it as on coarse voxels
+        _symmetric_axes(va, medial=coarse_field is not None or aimed_any)
     return va, piece

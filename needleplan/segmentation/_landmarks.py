@@ -159,7 +159,9 @@ def _hu_diameter(hu: _Sampler, c, axis, d, e, extent_mm: float, other_mm: float)
 
 def pedicle_landmarks(side: str, ped_local: np.ndarray, grid: LocalGrid, sampler: _Sampler,
                       left_lps: np.ndarray, anterior_lps: np.ndarray,
-                      hu: _Sampler | None = None) -> PedicleLandmarks | None:
+                      hu: _Sampler | None = None, start=None,
+                      reach_mm: float | None = None,
+                      perp_stretch: float = _PERP_STRETCH) -> PedicleLandmarks | None:
     """Isthmus centre, axis and size of one pedicle; None when it cannot be measured.
 
     1. Cut the pedicle with planes perpendicular to the body's AP axis every 0.5 mm; in
@@ -169,6 +171,13 @@ def pedicle_landmarks(side: str, ped_local: np.ndarray, grid: LocalGrid, sampler
        fitted: the pedicle axis.  Parallel cuts of a tube have their centroids on its axis
        whatever its obliquity, so this does not depend on a first guess of the axis.
     3. Perpendicular to that axis the narrowest cross-section is the isthmus.
+
+    ``start`` = (point_lps, axis_lps) skips step 2 (a line found otherwise, e.g. the
+    cervical canal-foramen bridge); the isthmus is then sought within ``reach_mm`` of the
+    point along the axis (default: half the pedicle mask's AP extent).  ``perp_stretch``:
+    sections up to this x the smallest area carry the axis fit of step 3 (on fine voxels
+    1.25 keeps out a process joining the pedicle's end: T11-T12 tilts read 3 deg steep
+    with 1.45; on coarse voxels and the short cervical pedicles 1.45 is needed).
     """
     idx = np.argwhere(ped_local)
     if len(idx) < 8:
@@ -180,7 +189,12 @@ def pedicle_landmarks(side: str, ped_local: np.ndarray, grid: LocalGrid, sampler
     y_reg = (local[:, 1].min() - local[:, 1].mean(), local[:, 1].max() - local[:, 1].mean())
     line_p, line_d = c0, ant
     fit = None
-    for _ in range(2):
+    if start is not None:
+        c0 = np.asarray(start[0], float)
+        fit = (c0, unit(start[1]))
+        if reach_mm is not None:
+            y_reg = (-reach_mm, reach_mm)
+    for _ in range(0 if start is not None else 2):
         cuts = []
         u = perpendicular_part(left_lps, ant)
         w = np.cross(u, ant)
@@ -237,7 +251,7 @@ def pedicle_landmarks(side: str, ped_local: np.ndarray, grid: LocalGrid, sampler
         if kept is not None and areas[k] > DRIFT_AREA * kept[0]:
             break
         kept = (areas[k], line_p, axis, float(tt[k]))
-        lo, hi = _clean_stretch(areas, k, _PERP_STRETCH)
+        lo, hi = _clean_stretch(areas, k, perp_stretch)
         if hi - lo + 1 < 5:
             break
         cen = np.array([r[4] for r in rows[lo:hi + 1]])

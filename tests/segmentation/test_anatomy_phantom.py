@@ -48,9 +48,11 @@ def pathology():
     return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
 
 
-def _check_pedicles(ph, an, *, centre_mm=1.0, axis_deg=3.0, width_mm=0.5, height_mm=1.0):
+def _check_pedicles(ph, an, *, centre_mm=1.0, axis_deg=3.0, width_mm=0.5, height_mm=1.0, skip=()):
     n = 0
     for lab, truth in ph.truth.vertebrae.items():
+        if truth.name in skip:
+            continue
         got = an.vertebrae[lab]
         for side, tp in truth.pedicles.items():
             assert side in got.pedicles, f"{got.name} {side} pedicle missing: {got.flags}"
@@ -215,43 +217,36 @@ def test_coarse_voxels_pedicles():
 
 
 def test_thoracolumbar_pedicles():
-    """T11-L2 with ribs: the pedicles' sagittal tilts are mirrored (T11 read 3-5 deg off
-    before, now ~1.5); T12's tilt still reads 3.1 deg steep and T11 0.55 mm wide."""
+    """T11-L2 with ribs: the pedicles' sagittal tilts are mirrored, and on fine voxels the
+    axis is fitted to the sections within 1.25 x the isthmus area (T12's tilt read 3.1 deg
+    steep with 1.45, now 0.4 deg; T11 1.2-1.5 -> 0.5 deg).  T11's width still reads
+    +0.55 mm (in the 1 mm label itself)."""
     from tests.phantoms import thoracolumbar_phantom
 
     ph = thoracolumbar_phantom()
     an = anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
-    assert _check_pedicles(ph, an, axis_deg=3.5, width_mm=0.6) == 2 * len(ph.truth.vertebrae)
-    # the issue's thresholds hold everywhere but T12's axis (3.1 deg) and T11's width (+0.55)
-    for name in ("T11", "T12", "L1", "L2"):
-        got, truth = an.vertebra(name), ph.truth.vertebra(name)
-        for side, tp in truth.pedicles.items():
-            p = got.pedicles[side]
-            assert np.linalg.norm(p.isthmus_center_lps - tp.isthmus_center_lps) <= 1.0, (name, side)
-            if name != "T12":
-                assert _angle_deg(p.axis_lps, tp.axis_lps) <= (2.5 if name == "T11" else 3.0), (name, side)
-            if name != "T11":
-                assert abs(p.width_mm - tp.width_mm) <= 0.5, (name, side, p.width_mm)
+    assert _check_pedicles(ph, an, width_mm=0.6) == 2 * len(ph.truth.vertebrae)
+    # the issue's thresholds hold everywhere but T11's width (+0.55 mm)
+    assert _check_pedicles(ph, an, skip=("T11",)) == 2 * (len(ph.truth.vertebrae) - 1)
+    for side, tp in ph.truth.vertebra("T11").pedicles.items():
+        p = an.vertebra("T11").pedicles[side]
+        assert np.linalg.norm(p.isthmus_center_lps - tp.isthmus_center_lps) <= 1.0, side
+        assert _angle_deg(p.axis_lps, tp.axis_lps) <= 1.5, side
 
 
 def test_lumbosacral_pedicles():
-    """Lumbosacral phantom (1.5 mm voxels): L4 holds the issue's thresholds.  Not yet: L5,
-    whose pedicles merge with the body's corners and the transverse processes (left read
-    8.6 mm / 16 deg off and 6.4 mm narrow; right, found on coronal cuts now that a
-    diverging section axis is rejected, 2.1 mm / 5 deg off and 2.5 mm narrow); the
-    sacrum's are not measured ('only the centre')."""
+    """Lumbosacral phantom (1.5 mm voxels): L4 and L5 hold the issue's thresholds.  L5's wide
+    (14.6 mm), 30-deg-medial pedicles merge with the body's corners and the transverse
+    processes; the search from cuts across the AP axis goes astray there (before: left
+    8.6 mm / 16 deg off and 6.4 mm narrow, right 2.1 mm / 5.2 deg, 2.5 mm narrow), so they
+    are refined from a line aimed at the body centre (now 0.65 / 0.2 mm, 1.1 / 0.8 deg,
+    +0.08 / +0.14 mm).  The sacrum's are not measured ('only the centre')."""
     from tests.phantoms import lumbosacral_phantom
 
     ph = lumbosacral_phantom()
     an = anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
-    l4, truth = an.vertebra("L4"), ph.truth.vertebra("L4")
-    for side, tp in truth.pedicles.items():
-        p = l4.pedicles[side]
-        assert np.linalg.norm(p.isthmus_center_lps - tp.isthmus_center_lps) <= 1.0, side
-        assert _angle_deg(p.axis_lps, tp.axis_lps) <= 3.0, side
-        assert abs(p.width_mm - tp.width_mm) <= 0.5, side
+    assert _check_pedicles(ph, an, skip=("S",)) == 4  # L4 and L5
     l5 = an.vertebra("L5")
-    assert set(l5.pedicles) == {"left", "right"}, l5.flags
+    assert any("aimed at the body centre" in f for f in l5.flags), l5.flags
     for side, p in l5.pedicles.items():
         assert (p.axis_lps @ l5.left_lps) * (1 if side == "left" else -1) < 0, side  # converging
-        assert 5.0 <= p.width_mm <= 16.0, (side, p.width_mm)
