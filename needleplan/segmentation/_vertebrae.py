@@ -19,8 +19,9 @@ Pipeline (no model weights; SimpleITK and scipy.ndimage):
 6. level names from the sacrum, the ribs, C2's dens and counting (:mod:`._levels`); the sacral
    label kept to S1 (:mod:`._v_sacrum`);
 7. labels mapped back onto the CT grid and re-drawn there along the CT's own bone
-   boundary (:mod:`._v_refine`); where two vertebrae touch (facet joints), the voxels near
-   their boundary are re-decided on the CT grid, where the joint gap may be visible
+   boundary (:mod:`._v_refine`); the marrow of each body inside its coarse label is
+   taken back there (:mod:`._v_body`); where two vertebrae touch (facet joints), the voxels
+   near their boundary are re-decided on the CT grid, where the joint gap may be visible
    (:mod:`._v_joints`).
 """
 
@@ -37,6 +38,7 @@ from needleplan.io.volume import Volume
 from needleplan.segmentation._bone import body_outline, bone_mask, enclosure_radius, make_work_grid, to_ct_grid
 from needleplan.segmentation._levels import name_levels
 from needleplan.segmentation._v_atlas import split_atlas
+from needleplan.segmentation._v_body import fill_body_marrow
 from needleplan.segmentation._v_column import bodyness, find_column, find_discs
 from needleplan.segmentation._v_joints import split_joints
 from needleplan.segmentation._v_label import disc_planes, split_levels
@@ -185,10 +187,15 @@ def segment_vertebrae(volume: Volume, *, progress: Callable[[float, str], None] 
     bone_ct = both >= 128
     step(0.9, "refining outlines on the CT grid")
     centre = grid.to_lps(col.points_ijk()[keep])[::-1]  # cranial -> caudal, stops at S1
-    labels = refine_labels(volume, both & 0x7F, work_spacing_mm=grid.spacing_mm)
+    coarse_ct = both & 0x7F
+    del both
+    labels = refine_labels(volume, coarse_ct, work_spacing_mm=grid.spacing_mm)
+    # the marrow of bodies cut obliquely (kyphosis) or with a faint cortex (see _v_body)
+    labels = fill_body_marrow(volume.voxels, labels, coarse_ct, spacing_mm=volume.spacing_mm,
+                              work_spacing_mm=grid.spacing_mm, other=OTHER)
+    del coarse_ct
     if JOINTS:
         labels = split_joints(volume.voxels, labels, volume.spacing_mm)
-    del both
     present = set(int(x) for x in np.unique(labels)) - {0}
     confidence = {k: v for k, v in confidence.items() if k in present}
     if not confidence:
