@@ -106,6 +106,10 @@ class LocalGrid:
         return cls(np.asarray(center_lps, float), np.asarray(rot, float), lo, shape, float(step_mm))
 
     # ------------------------------------------------------------------ conversions
+    def axes_mm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Local x, y, z (mm) of the voxel centres along each grid axis."""
+        return tuple(lo + self.step_mm * np.arange(n) for lo, n in zip(self.lo_mm, self.shape))
+
     def to_lps(self, index) -> np.ndarray:
         """Grid indices ``(..., 3)`` (may be fractional) to LPS mm."""
         local = self.lo_mm + self.step_mm * np.asarray(index, dtype=np.float64)

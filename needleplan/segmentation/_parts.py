@@ -28,14 +28,6 @@ PEDICLE_BACK_FRACTION = 0.6
 PEDICLE_LATERAL_MM = 20.0
 
 
-def _coords(grid: LocalGrid):
-    h, lo = grid.step_mm, grid.lo_mm
-    x = lo[0] + h * np.arange(grid.shape[0])
-    y = lo[1] + h * np.arange(grid.shape[1])
-    z = lo[2] + h * np.arange(grid.shape[2])
-    return x, y, z
-
-
 def _largest(mask: np.ndarray) -> np.ndarray:
     lab, n = ndi.label(mask)
     if n <= 1:
@@ -51,7 +43,7 @@ def split_parts(mask_local: np.ndarray, grid: LocalGrid, canal: CanalSection | N
     if canal is None:
         parts[mask_local] = PART_BODY  # no foramen: nothing tells body from arch
         return parts
-    x, y, z = _coords(grid)
+    x, y, z = grid.axes_mm()
     body_region = (y > canal.front_y_mm - BODY_WALL_MM)[None, :, None]
     body = mask_local & body_region
     if body.any():

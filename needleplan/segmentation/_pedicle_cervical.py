@@ -78,9 +78,7 @@ def cervical_pedicle_start(side: str, mask_local: np.ndarray, grid: LocalGrid,
         ``foramen_lps`` the transverse foramen's centre at the isthmus height.
     """
     h, lo = grid.step_mm, grid.lo_mm
-    x = lo[0] + h * np.arange(grid.shape[0])
-    y = lo[1] + h * np.arange(grid.shape[1])
-    z = lo[2] + h * np.arange(grid.shape[2])
+    x, y, z = grid.axes_mm()
     cols = np.nonzero(sec.mask2d.any(axis=1))[0]
     if len(cols) == 0:
         return None

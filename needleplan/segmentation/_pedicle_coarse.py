@@ -175,9 +175,7 @@ def coarse_pedicle(side: str, bone_local: np.ndarray, grid: LocalGrid, sec: Cana
         the cut's rows above and below it.
     """
     h, lo = grid.step_mm, grid.lo_mm
-    x = lo[0] + h * np.arange(grid.shape[0])
-    y = lo[1] + h * np.arange(grid.shape[1])
-    z = lo[2] + h * np.arange(grid.shape[2])
+    x, y, z = grid.axes_mm()
     cols = np.nonzero(sec.mask2d.any(axis=1))[0]
     if len(cols) == 0:
         return None

@@ -17,6 +17,16 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1))
 
 
+def identified(pred: np.ndarray, truth: np.ndarray, vol, label: int) -> bool:
+    """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
+    if not (pred == label).any():
+        return False
+    pc = vol.to_lps(np.argwhere(pred == label).mean(0))
+    cents = {int(k): vol.to_lps(np.argwhere(truth == k).mean(0)) for k in np.unique(truth) if k}
+    d = {k: np.linalg.norm(pc - c) for k, c in cents.items()}
+    return d[label] <= 20.0 and min(d, key=d.get) == label
+
+
 @pytest.fixture(scope="session")
 def ts_abdomen():
     """(volume, TotalSegmentator reference as VerSe ids, classical segmentation) of ts-abdomen-3mm."""

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from needleplan.io import Volume
 from needleplan.phantom import make_phantom
 from needleplan.segmentation import segment
 from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import PART_BODY
 from tests.phantoms import cervical_phantom, upper_cervical_phantom
+from tests.segmentation.conftest import identified as _identified
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -22,14 +22,6 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * int((a & b).sum()) / s if s else 1.0
 
 
-def _identified(pred: np.ndarray, truth: np.ndarray, vol: Volume, label: int) -> bool:
-    """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
-    if not (pred == label).any():
-        return False
-    pc = vol.to_lps(np.argwhere(pred == label).mean(0))
-    cents = {int(k): vol.to_lps(np.argwhere(truth == k).mean(0)) for k in np.unique(truth) if k}
-    d = {k: np.linalg.norm(pc - c) for k, c in cents.items()}
-    return d[label] <= 20.0 and min(d, key=d.get) == label
 
 
 def _assert_canal_empty(ph, res):

@@ -25,6 +25,7 @@ from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import level_label
 from tests.phantoms import scoliotic_phantom
 from tests.segmentation.conftest import dice
+from tests.segmentation.conftest import identified as _identified
 
 LEVELS = ["T11", "T12", "L1", "L2", "L3"]
 
@@ -32,16 +33,6 @@ LEVELS = ["T11", "T12", "L1", "L2", "L3"]
 def _angle_deg(a, b) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
     return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
-
-
-def _identified(pred: np.ndarray, truth: np.ndarray, vol, label: int) -> bool:
-    """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
-    if not (pred == label).any():
-        return False
-    pc = vol.to_lps(np.argwhere(pred == label).mean(0))
-    cents = {int(k): vol.to_lps(np.argwhere(truth == k).mean(0)) for k in np.unique(truth) if k}
-    d = {k: np.linalg.norm(pc - c) for k, c in cents.items()}
-    return d[label] <= 20.0 and min(d, key=d.get) == label
 
 
 def cobb_deg(anatomy) -> float:

@@ -19,17 +19,10 @@ from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import level_label
 from tests.conftest import require_shared
 from tests.segmentation.conftest import dice as _dice
+from tests.segmentation.conftest import identified as _identified
 from tests.phantoms import (lumbar_phantom, lumbosacral_phantom, pathology_phantom, thoracic_phantom,
                             thoracolumbar_phantom)
 
-def _identified(pred: np.ndarray, truth: np.ndarray, vol: Volume, label: int) -> bool:
-    """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
-    if not (pred == label).any():
-        return False
-    pc = vol.to_lps(np.argwhere(pred == label).mean(0))
-    cents = {int(k): vol.to_lps(np.argwhere(truth == k).mean(0)) for k in np.unique(truth) if k}
-    d = {k: np.linalg.norm(pc - c) for k, c in cents.items()}
-    return d[label] <= 20.0 and min(d, key=d.get) == label
 
 
 # ----------------------------------------------------------------------------- fixtures
