@@ -22,8 +22,6 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * int((a & b).sum()) / s if s else 1.0
 
 
-
-
 def _assert_canal_empty(ph, res):
     """No label in the dural sac, nor deeper than 2 mm inside the canal (before the fix the
     cervical canal was filled: ~1000-1600 CSF voxels per level)."""

@@ -24,7 +24,6 @@ from tests.phantoms import (lumbar_phantom, lumbosacral_phantom, pathology_phant
                             thoracolumbar_phantom)
 
 
-
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def thoracolumbar():
