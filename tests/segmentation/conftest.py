@@ -17,6 +17,12 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1))
 
 
+def angle_deg(a, b) -> float:
+    """Angle (degrees) between two vectors."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
+
+
 def identified(pred: np.ndarray, truth: np.ndarray, vol, label: int) -> bool:
     """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
     if not (pred == label).any():

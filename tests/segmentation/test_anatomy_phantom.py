@@ -13,15 +13,8 @@ from needleplan.segmentation import (
     anatomy_from_labels,
 )
 from tests.phantoms import lumbar_phantom, pathology_phantom, rotated_phantom, thoracic_phantom
-
-
-def _angle_deg(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
-
-
-def _dice(a, b) -> float:
-    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+from tests.segmentation.conftest import angle_deg as _angle_deg
+from tests.segmentation.conftest import dice as _dice
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,8 @@ from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import PART_BODY
 from tests.phantoms import cervical_phantom, upper_cervical_phantom
 from tests.segmentation.conftest import identified as _identified
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    s = int(a.sum()) + int(b.sum())
-    return 2.0 * int((a & b).sum()) / s if s else 1.0
+from tests.segmentation.conftest import angle_deg as _angle_deg
+from tests.segmentation.conftest import dice as _dice
 
 
 def _assert_canal_empty(ph, res):
@@ -238,11 +235,6 @@ def test_split_contacts_follows_the_bright_joint():
 
 
 # ----------------------------------------------------------------------------- pedicles
-def _angle_deg(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
-
-
 @pytest.fixture(scope="module")
 def cervical_anatomy():
     """C4-C6 anatomy from the true labels (pedicles only; the segmentation is tested above)."""

@@ -26,13 +26,9 @@ from needleplan.segmentation.model import level_label
 from tests.phantoms import scoliotic_phantom
 from tests.segmentation.conftest import dice
 from tests.segmentation.conftest import identified as _identified
+from tests.segmentation.conftest import angle_deg as _angle_deg
 
 LEVELS = ["T11", "T12", "L1", "L2", "L3"]
-
-
-def _angle_deg(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
 
 
 def cobb_deg(anatomy) -> float:

@@ -17,6 +17,7 @@ from needleplan.segmentation._v_label import Segments
 from needleplan.segmentation._vertebrae import segment_vertebrae
 from needleplan.segmentation.model import VERSE_NAMES, level_label, level_name
 from tests import phantoms
+from tests.segmentation.conftest import dice as _dice
 
 TARGET = 0.95
 #: Floors per phantom and level (reached 2026-11-26 with the joint split on the CT grid:
@@ -34,11 +35,6 @@ BELOW_TARGET = {("thoracic", "T7"), ("thoracic", "T8")}
 RIB_SHARE_MAX = {"thoracic": 0.14, "thoracolumbar": 0.26}
 #: Rib voxels further than this from every vertebra are never labelled.
 FAR_MM = 10.0
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    s = int(a.sum()) + int(b.sum())
-    return 2.0 * int((a & b).sum()) / s if s else 1.0
 
 
 @pytest.fixture(scope="module")
