@@ -30,7 +30,13 @@ from scipy import ndimage as ndi
 from needleplan.errors import InputError, SegmentationError
 from needleplan.segmentation._canal import CanalSection, canal_on_ct, foramen_section
 from needleplan.segmentation._frame import LocalGrid, perpendicular_part, spine_axes, unit
-from needleplan.segmentation._heights import body_heights, genant_grade, posterior_wall_intact
+from needleplan.segmentation._heights import (
+    UNRELIABLE_FLAG,
+    body_heights,
+    genant_grade,
+    height_reliability,
+    posterior_wall_intact,
+)
 from needleplan.segmentation._landmarks import _Sampler, ap_walls, endplate_planes, pedicle_landmarks
 from needleplan.segmentation._pedicle_cervical import CERVICAL_WITH_FORAMINA, cervical_pedicle_start, narrowest_ray
 from needleplan.segmentation._pedicle_coarse import bone_level, coarse_pedicle
@@ -314,15 +320,20 @@ def _grade_against_neighbours(vertebrae: dict) -> None:
             vertebrae[lab].body_heights_mm, vertebrae[lab].height_ratio = {}, None
             vertebrae[lab].body_heights_report_mm = {}
             vertebrae[lab].genant_grade = None
+    # heights flagged unreliable are neither graded nor a reference for the neighbours
     ok = [lab for lab in order
-          if vertebrae[lab].body_heights_mm and min(vertebrae[lab].body_heights_mm.values()) > 0]
+          if vertebrae[lab].body_heights_mm and min(vertebrae[lab].body_heights_mm.values()) > 0
+          and not any(f.startswith(UNRELIABLE_FLAG) for f in vertebrae[lab].flags)]
     tall = {lab: max(vertebrae[lab].body_heights_mm.values()) for lab in ok}
     mean = {lab: float(np.mean(list(vertebrae[lab].body_heights_mm.values()))) for lab in ok}
     for n, lab in enumerate(order):
         va = vertebrae[lab]
         if lab not in tall:
             continue
-        near = [mean[o] for o in order[max(n - 1, 0):n + 2] if o != lab and o in mean]
+        adjacent = [o for o in order[max(n - 1, 0):n + 2] if o != lab]
+        near = [mean[o] for o in adjacent if o in mean]
+        if any(f.startswith(UNRELIABLE_FLAG) for o in adjacent for f in vertebrae[o].flags):
+            near = []  # next to a ragged outline the labels around may be short too: own heights only
         ref = max([tall[lab], float(np.mean(near))] if near else [tall[lab]])
         low = min(va.body_heights_mm.values())
         loss = 1.0 - low / ref
@@ -535,6 +546,12 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
             va.body_heights_report_mm = body_heights(body_f, grid, bc_local, y_post, y_ant, x_range_mm=x_range,
                                                      sample_step_mm=0.5 / along)
             va.height_ratio, va.genant_grade = genant_grade(va.body_heights_mm)
+            why = height_reliability(body_f, grid, bc_local, y_post, y_ant, va.body_heights_mm,
+                                     x_range_mm=x_range, voxel_mm=float(spacing.max()))
+            if why:
+                # a ragged outline would show a fracture that is not there: not graded
+                va.height_ratio, va.genant_grade = None, None
+                flags.append(f"{UNRELIABLE_FLAG}: {why}; not graded, check on the sagittal view")
     va.superior_endplate, va.inferior_endplate = endplate_planes(body_local, grid)
     if va.superior_endplate is not None and va.inferior_endplate is not None:
         # the body's own craniocaudal axis (mean endplate normal) is truer than the line
