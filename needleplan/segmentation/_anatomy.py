@@ -15,7 +15,7 @@ On coarse voxels (> 1.6 mm) pedicles are measured by coronal cuts with CT bone e
 transverse process merged into the cuts (L5) is trimmed off, and an axis the cuts still
 read diverging is aimed at the anterior body wall in the midline (flagged).  On fine
 voxels a pedicle whose general search fails (L5's wide, oblique ones) is refined from a
-line aimed at the body centre (flagged); C3-C7 pedicles are found between the canal and
+line aimed at the body centre (flagged); C2-C7 pedicles are found between the canal and
 the transverse foramen (:mod:`._pedicle_cervical`).
 """
 
@@ -38,7 +38,12 @@ from needleplan.segmentation._heights import (
     posterior_wall_intact,
 )
 from needleplan.segmentation._landmarks import _Sampler, ap_walls, endplate_planes, pedicle_landmarks
-from needleplan.segmentation._pedicle_cervical import CERVICAL_WITH_FORAMINA, cervical_pedicle_start, narrowest_ray
+from needleplan.segmentation._pedicle_cervical import (
+    CERVICAL_WITH_FORAMINA,
+    cervical_pedicle_start,
+    narrowest_ray,
+    tube_fit,
+)
 from needleplan.segmentation._pedicle_coarse import bone_level, coarse_pedicle
 from needleplan.segmentation._parts import BODY_WALL_MM, split_parts
 from needleplan.segmentation.model import (
@@ -250,17 +255,25 @@ def _aimed_axis(ped: PedicleLandmarks, target_lps, left, ant, side: str) -> np.n
 
 #: A refined cervical isthmus may move this far (mm) from the canal-foramen bridge ...
 CERVICAL_SHIFT_MM = 3.0
-#: ... and its axis turn this far (deg) from the bridge's perpendicular.
+#: ... and its axis turn this far (deg) from the bridge's perpendicular (C2: see below).
 CERVICAL_TURN_DEG = 15.0
+#: C2's pedicle rises 20-25 deg toward the front under its superior articular facet: its
+#: axis may turn this far (deg) from the bridge's perpendicular in the axial plane, and its
+#: tube is fitted to the walls in front of the isthmus (behind it the pedicle runs into the
+#: pars and the lateral mass), from the bridge's line refined three times.
+C2_TURN_DEG = 35.0
+C2_TUBE_RANGE_MM = (0.0, 8.0)
 
 
-def _cervical_pedicle(side, mask_local, grid, sec, ped_local, sampler, left, ant, hu) -> PedicleLandmarks | None:
-    """A cervical pedicle (C3-C7) between the canal and the transverse foramen: the bridge
+def _cervical_pedicle(lab, side, mask_local, grid, sec, ped_local, sampler, left, ant,
+                      hu) -> PedicleLandmarks | None:
+    """A cervical pedicle (C2-C7) between the canal and the transverse foramen: the bridge
     of bone between the two holes gives a first line; the shortest crossing of it on lines
-    through the foramen's centre gives the isthmus centre and width; sections perpendicular
-    to the axis, refined from that line, give the axis.  None when the label closes no
-    transverse foramen on that side or the refinement wanders off the bridge (then the
-    general search applies)."""
+    through the foramen's centre gives the isthmus centre and width; an elliptic tube
+    fitted to the pedicle's walls around the isthmus gives the axis and the height; sections
+    perpendicular to that axis check that the bridge is a pedicle.  None when the
+    label closes no transverse foramen on that side or the sections wander off the bridge
+    (then the general search applies)."""
     st = cervical_pedicle_start(side, mask_local, grid, sec)
     if st is None:
         return None
@@ -272,14 +285,29 @@ def _cervical_pedicle(side, mask_local, grid, sec, ped_local, sampler, left, ant
         up = grid.rot[:, 2]
         a0 = unit(np.cross(up, ray[2]))
         a0 = a0 if a0 @ ant > 0 else -a0
-    ped = pedicle_landmarks(side, ped_local, grid, sampler, left, ant, hu=hu, start=(p0, a0), reach_mm=3.0)
+    # the axis: an elliptic tube fitted to the pedicle's walls around the isthmus
+    opts = dict(s_range_mm=C2_TUBE_RANGE_MM, iterations=3) if lab == 2 else {}
+    turn = C2_TURN_DEG if lab == 2 else CERVICAL_TURN_DEG
+    tube = tube_fit(sampler, p0, a0, left if side == "left" else -left,
+                    width_mm=width if width is not None else 6.0, **opts)
+    tube_ok = (tube is not None and np.linalg.norm(tube[0] - p0) <= CERVICAL_SHIFT_MM
+               and tube[1] @ a0 >= np.cos(np.radians(turn)))
+    if lab == 2 and not tube_ok:
+        return None  # the bridge's axial line is no C2 pedicle axis
+    a1 = tube[1] if tube_ok else a0
+    ped = pedicle_landmarks(side, ped_local, grid, sampler, left, ant, hu=hu, start=(p0, a1), reach_mm=3.0)
     if ped is None:
         return None
     if (np.linalg.norm(ped.isthmus_center_lps - p0) > CERVICAL_SHIFT_MM
-            or ped.axis_lps @ a0 < np.cos(np.radians(CERVICAL_TURN_DEG))):
+            or ped.axis_lps @ a1 < np.cos(np.radians(CERVICAL_TURN_DEG))):
         return None
     if width is not None:
         ped.isthmus_center_lps, ped.width_mm = np.asarray(p0, float), width
+    if tube_ok:
+        # the tube's height: the perpendicular section takes in what joins the pedicle above
+        # or below (C2's superior facet: +3 mm); its width stays the shortest crossing's
+        # (the fit's lateral wall leans on the transverse process's root)
+        ped.axis_lps, ped.height_mm = a1, float(tube[3])
     return ped
 
 
@@ -615,7 +643,7 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                     ped = PedicleLandmarks(side=side, isthmus_center_lps=gen.isthmus_center_lps,
                                            axis_lps=gen.axis_lps, width_mm=ped.width_mm, height_mm=gen.height_mm)
             elif lab in CERVICAL_WITH_FORAMINA and (cerv := _cervical_pedicle(
-                    side, vm if union is None else union[1], grid, sec, ped_parts == code, sampler, left, ant,
+                    lab, side, vm if union is None else union[1], grid, sec, ped_parts == code, sampler, left, ant,
                     hu_sampler)) is not None:
                 ped = cerv
             else:
