@@ -164,6 +164,12 @@ def _limit_turn(n: np.ndarray, ref: np.ndarray, max_deg: float) -> np.ndarray:
     return out / np.linalg.norm(out)
 
 
+#: Bone cleared from the disc slabs is left unlabelled (not "other bone"), so that the
+#: outline on the CT grid may give an endplate cut by a tilted slab back to its body.
+SLAB_UNLABELLED = True
+#: ... only where the bone is dense enough for cortex (smoothed HU): partial volume of the
+#: disc itself stays "other bone".
+SLAB_BONE_HU = 200.0
 #: Seed the bone behind an end body on the cranial/caudal face of the field of view with
 #: that body's label: its arch may join it only outside the view (a crop through the
 #: pedicles), and would otherwise go to the neighbour through the facet joints.
@@ -453,13 +459,19 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
         if above is not None and m < n:
             new[sel & (above.distance(vmm) > above.half_mm)] = m + 1
     lab[vi, vj, vk] = new.astype(np.uint8)
-    # the discs belong to no vertebra: clear the disc slabs inside the body zone
+    # the discs belong to no vertebra: clear the disc slabs inside the body zone; their
+    # dense bone (an endplate or a body's corner cut by a slab tilted like the lumbosacral
+    # wedge) is left unlabelled, not "other bone", for the CT-grid outline (SLAB_UNLABELLED)
     zi, zj, zk = np.nonzero(zone3 & (lab > 0) & ~body_solid)
     zmm = np.column_stack([zi, zj, zk]) * sp
     slab = np.zeros(len(zi), bool)
     for pl in planes:
         slab |= np.abs(pl.distance(zmm)) < pl.half_mm
     lab[zi[slab], zj[slab], zk[slab]] = 0
+    disc_bone = np.zeros(bone.shape, bool)
+    if SLAB_UNLABELLED:
+        dense_end = hu[zi, zj, zk] >= SLAB_BONE_HU
+        disc_bone[zi[slab & dense_end], zj[slab & dense_end], zk[slab & dense_end]] = True
     # a disc cut by the edge of the view has no plane: its slices at the column's ends
     # are cleared in the body zone, left unlabelled (not "other bone") so that the
     # outline on the CT grid may still give the endplate's bright voxels to the body
@@ -467,5 +479,5 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
     for k in _end_disc_slices(grid, col, discs, pieces):
         end_disc[:, :, k] = zone3[:, :, k]
     lab[end_disc] = 0
-    out = np.where(lab > 0, lab, np.where(bone & ~end_disc, other, 0)).astype(np.uint8)
+    out = np.where(lab > 0, lab, np.where(bone & ~end_disc & ~disc_bone, other, 0)).astype(np.uint8)
     return Segments(out, n, pieces, partial)

@@ -11,7 +11,7 @@ Measured (2026-11-26): Dice T11 0.902, T12 0.931, L1 0.965, L2 0.965, L3 0.976; 
 named right; Cobb 30.0 deg in the truth, within 0.5 deg from the segmented endplates;
 pedicles L1-L3 centre <= 0.4 mm, axis <= 0.6 deg, width +0.0..+0.7 mm; T11/T12 on the
 convex (right) side off by 2-4 mm, 8-19 deg, +3.5-5.5 mm (rib necks kept with the arch).
-A lumbar curve ending on a level sacrum is still misnamed (xfail below).
+A lumbar curve ending on a level sacrum (L3-S, 2 mm voxels) is named right too.
 """
 
 from __future__ import annotations
@@ -117,12 +117,6 @@ def test_all_pedicles_within_tolerance(scoliotic):
             assert c <= 1.0 and a <= 3.0 and w <= 0.5, (name, side, c, a, w)
 
 
-@pytest.mark.xfail(reason="a lumbar curve ending on a level sacrum (L3-S, Cobb 25 deg: L5 tilted 12.5 deg on "
-                          "S1) is split into 6-7 pieces: the body column leaves L5 sideways (~18 mm) and "
-                          "false discs are found inside L4/L5, so the names counted from the sacrum are "
-                          "off by one or more (measured: T12-S for L3-S, also at 0 deg on 2 mm voxels; flagged "
-                          "with confidence 0.27, see test_levels.py::test_false_discs_are_flagged_not_silent)",
-                   strict=False)
 def test_lumbosacral_curve_named_right():
     ph = make_phantom(("L3", "L4", "L5", "S"), spacing_mm=2.0, scoliosis_cobb_deg=25.0)
     res = segment_vertebrae(ph.volume)
