@@ -208,21 +208,23 @@ def lidc_anatomy(lidc_chest):
 
 @pytest.mark.needs_data
 @pytest.mark.slow
-def test_lidc_ragged_bodies_are_not_graded(lidc_anatomy):
-    """On the sagittal view T1-T11 are normal rectangular bodies, but the classical labels
-    leave dark marrow under their endplates unlabelled in ragged patches: the max-spread plane
-    read Genant grades 3, 2, 3, 1, 2 at T1, T2, T4, T7, T8 (and 1 at T10, T11)."""
+def test_lidc_normal_bodies_get_no_height_loss_grade(lidc_anatomy):
+    """T1-T11 are normal rectangular bodies on the sagittal view.  Before the bodies were
+    walked out to their endplates (``_v_endplate``) the labels left the dark marrow under the
+    endplates unlabelled in ragged patches and the max-spread plane read Genant grades 3, 2,
+    3, 1, 2 at T1, T2, T4, T7, T8; now 8 of 11 bodies are measured 17-23 mm high and graded
+    0, and the three still ragged (T1, T3, T11) are flagged "heights unreliable", not graded.
+    A body is never shown with a height loss here, and never left ungraded without a reason."""
     an = lidc_anatomy
+    graded = []
     for i in range(1, 12):
         va = an.vertebra(f"T{i}")
         unreliable = [f for f in va.flags if f.startswith("heights unreliable")]
-        assert (va.genant_grade or 0) <= 1, (va.name, va.body_heights_mm, va.flags)
-        if va.body_heights_mm and va.genant_grade is None and not any("cut by" in f for f in va.flags):
+        assert not va.genant_grade, (va.name, va.body_heights_mm, va.flags)
+        if va.genant_grade == 0:
+            graded.append(va.name)
+            assert min(va.body_heights_mm.values()) >= 15.0, (va.name, va.body_heights_mm)
+        elif va.body_heights_mm and not any("cut by" in f for f in va.flags):
             # not graded only with a reason the user sees
             assert unreliable and "sagittal view" in unreliable[0], (va.name, va.flags)
-    for name in ("T1", "T2", "T4", "T7", "T8"):
-        va = an.vertebra(name)
-        assert va.genant_grade is None and any(f.startswith("heights unreliable") for f in va.flags), \
-            (name, va.body_heights_mm, va.flags)
-    # a body whose outline follows its endplates is still graded
-    assert an.vertebra("T9").genant_grade == 0, an.vertebra("T9").flags
+    assert len(graded) >= 7, graded
