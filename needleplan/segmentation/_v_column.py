@@ -239,6 +239,58 @@ def _recentre(cand: np.ndarray, feature: np.ndarray, spacing_mm) -> np.ndarray:
     return out
 
 
+#: Ends of the column (within :data:`TAIL_MM` of either end) whose centres lie further than
+#: :data:`TAIL_OFF_MM` and :data:`TAIL_OFF_RADII` body radii from the line through the next
+#: :data:`TAIL_REF_MM` of the column have left the body, see :func:`_trim_tails`.
+TAIL_MM, TAIL_REF_MM, TAIL_OFF_MM, TAIL_OFF_RADII = 20.0, 20.0, 12.0, 1.2
+#: Ends trimmed: +1 caudal, -1 cranial.  Only the caudal end: the cranial end of a neck is
+#: the dens and C1's ring, off the line of the bodies below by design, and the atlas split
+#: (:mod:`._v_atlas`) and the dens anchor follow it there (trimming it cost C2 0.98 -> 0.77).
+TAIL_ENDS = (1,)
+
+
+def _trim_tails(sel: np.ndarray, cand: np.ndarray, radius_mm: np.ndarray, spacing_mm) -> np.ndarray:
+    """The supported slices without the ends of the column that leave the body for an arch.
+
+    ``sel`` are the supported slice indices of the column (ascending), ``cand`` the
+    (nz, 2) body centres (voxel indices), ``radius_mm`` (nz,) their radii.  Beyond the
+    last body in view the tracker follows whatever bone is left (the ring of the arch,
+    the inferior articular and spinous processes hanging below the body) and the smoothed
+    centreline bends toward it, which carries the envelope of the end vertebra off its
+    body and its own arch into the band where ribs are looked for.  The centres of the
+    :data:`TAIL_REF_MM` of column inside the :data:`TAIL_MM` end window give a straight
+    line (least squares); the end slices further from it than :data:`TAIL_OFF_MM` and
+    :data:`TAIL_OFF_RADII` body radii are dropped, from the end inward up to the first that
+    is near (the caller holds the centreline there at the nearest body; the slices and
+    their radii stay in the column, which still reaches the arch).  At least 15 mm are kept.
+    """
+    sp = np.asarray(spacing_mm, float)
+    if len(sel) < 6:
+        return sel
+    xy = cand[sel] * sp[:2]
+    zmm = sel * sp[2]
+    off_mm = max(TAIL_OFF_MM, TAIL_OFF_RADII * float(np.median(radius_mm[sel])))
+    keep = np.ones(len(sel), bool)
+    for sign in TAIL_ENDS:
+        d_end = (zmm - zmm[0]) if sign > 0 else (zmm[-1] - zmm)
+        tail = d_end <= TAIL_MM
+        ref = ~tail & (d_end <= TAIL_MM + TAIL_REF_MM)
+        if ref.sum() < 3:
+            continue
+        zr = zmm[ref]
+        coef = [np.polyfit(zr - zr.mean(), xy[ref, c], 1) for c in range(2)]
+        order = np.flatnonzero(tail)[::sign]  # from the end inward
+        for q in order:
+            pred = np.array([np.polyval(coef[c], zmm[q] - zr.mean()) for c in range(2)])
+            if np.hypot(*(xy[q] - pred)) <= off_mm:
+                break
+            keep[q] = False
+    kept = sel[keep]
+    if len(kept) < 3 or (kept[-1] - kept[0] + 1) * sp[2] < 15.0:
+        return sel
+    return kept
+
+
 def find_column(grid: WorkGrid, bone: np.ndarray, body: np.ndarray,
                 feature: np.ndarray | None = None, ring: np.ndarray | None = None) -> Column | None:
     """Locate the vertebral body column; None when there is none.
@@ -284,12 +336,14 @@ def find_column(grid: WorkGrid, bone: np.ndarray, body: np.ndarray,
     lo, hi = max(runs, key=lambda rr: float(np.sum(r[rr[0]:rr[1] + 1])))
     if (hi - lo + 1) * sz < 15.0:
         return None
-    z = np.arange(lo, hi + 1)
     sel = idx[(idx >= lo) & (idx <= hi)]
     cen = _recentre(cand, feature, grid.spacing_mm)
     good = np.isfinite(cen[:, 0])
     cand = np.where(good[:, None], cen, cand)
-    xy = np.column_stack([np.interp(z, sel, cand[sel, c]) for c in range(2)])
+    z = np.arange(lo, hi + 1)
+    # a caudal end off the body (an arch below the last body): held at the nearest body
+    on_body = _trim_tails(sel, cand, r, grid.spacing_mm)
+    xy = np.column_stack([np.interp(z, on_body, cand[on_body, c]) for c in range(2)])
     for c in range(2):
         xy[:, c] = ndi.median_filter(xy[:, c], size=max(3, int(round(10.0 / sz)) | 1), mode="nearest")
     xy = ndi.gaussian_filter1d(xy, max(1.0, 8.0 / sz), axis=0, mode="nearest")

@@ -142,15 +142,20 @@ def test_upper_cervical_tilted_and_turned_still_named_from_the_dens(position):
     assert _dice(res.labels == 2, ph.truth.labels == 2) >= 0.92  # 0.948 / 0.943
 
 
-@pytest.mark.xfail(strict=False, reason="turned 8 deg, C3/C4's lateral masses and transverse processes "
-                   "go to 'other bone': the contrast-filled carotids, jugulars and vertebral arteries "
-                   "(170-230 HU) are bone on the work grid and seed the other-bone front outside "
-                   "the envelope (_v_label); Dice C3 0.70, C4 0.68")
-def test_upper_cervical_turned_c3_c4_dice():
-    ph = make_phantom(("C1", "C2", "C3", "C4"), rotation_deg=(4.0, 3.0, 8.0), patient_position="HFP")
+@pytest.mark.parametrize("rotation, position", [((4.0, 3.0, 8.0), "HFP"), ((4.0, 3.0, 8.0), "HFS"),
+                                                ((0.0, 3.0, 0.0), "HFS")])
+def test_upper_cervical_turned_c3_c4_dice(rotation, position):
+    """Flexed, tilted and turned: C3/C4 keep their lateral masses and articular pillars.
+
+    Measured C3 0.966 / 0.969 / 0.966, C4 0.975 / 0.977 / 0.974.  Before: C3 0.70, C4 0.68
+    turned (the column ran on below C4's body onto its arch, the envelope slid off the
+    body, C4's own arch seeded a "rib" and the rib-head cut took the pillars of C3 and
+    C4) and C4 0.71 tilted 3 deg (a contrast-filled vessel in the band taken for a rib).
+    """
+    ph = make_phantom(("C1", "C2", "C3", "C4"), rotation_deg=rotation, patient_position=position)
     res = segment_vertebrae(ph.volume)
     for lab in (3, 4):
-        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.9, lab
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.95, lab
 
 
 def test_no_rib_on_the_atlas_and_axis():
