@@ -55,7 +55,12 @@ def level_flags(va) -> tuple[list[str], list[str]]:
         flags.append("posterior_wall_defect")
         reasons.append("posterior wall of the body is not intact: risk of cement leakage into the canal")
     ratio = va.height_ratio
-    if ratio is None and va.body_heights_mm:
+    unreliable = [f for f in va.flags if f.startswith("heights unreliable")]
+    if unreliable:
+        # the segmentation did not grade these heights (ragged body outline): say why, infer nothing
+        flags.append("heights_unreliable")
+        reasons.append(unreliable[0])
+    elif ratio is None and va.body_heights_mm:
         h = [v for v in va.body_heights_mm.values() if v is not None and np.isfinite(v)]
         if h and max(h) > 0:
             ratio = min(h) / max(h)

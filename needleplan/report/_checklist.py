@@ -73,6 +73,9 @@ def level_findings(plan, anatomy=None) -> list[tuple[str, str, str, str]]:
             elif "plana" in fl:
                 advice = "relative contraindication: decide whether a needle can be placed at all"
                 sev = "unsafe"
+            elif "unreliable" in fl:
+                advice = "heights not graded (ragged body outline): judge the body height on the sagittal view"
+                sev = "warning"
             elif "height" in fl:
                 advice = "check for vertebra plana and for a burst component before treating"
                 sev = "warning"

@@ -15,7 +15,10 @@ On coarse voxels (> 1.6 mm) pedicles are measured by coronal cuts with CT bone e
 transverse process merged into the cuts (L5) is trimmed off, and an axis the cuts still
 read diverging is aimed at the anterior body wall in the midline (flagged).  On fine
 voxels a pedicle whose general search fails (L5's wide, oblique ones) is refined from a
-line aimed at the body centre (flagged); C3-C7 pedicles are found between the canal and
+line aimed at the body centre (flagged) unless that line turns far from the coronal cuts'
+axis or reads far wider (a near-sagittal thoracic pedicle crossed into the body or a rib
+head); a label section far wider or taller than the cuts is rejected for them, and cuts
+whose axis diverges have it aimed at the anterior body wall (flagged); C2-C7 pedicles are found between the canal and
 the transverse foramen (:mod:`._pedicle_cervical`).
 """
 
@@ -30,9 +33,20 @@ from scipy import ndimage as ndi
 from needleplan.errors import InputError, SegmentationError
 from needleplan.segmentation._canal import CanalSection, canal_on_ct, foramen_section
 from needleplan.segmentation._frame import LocalGrid, perpendicular_part, spine_axes, unit
-from needleplan.segmentation._heights import body_heights, genant_grade, posterior_wall_intact
+from needleplan.segmentation._heights import (
+    UNRELIABLE_FLAG,
+    body_heights,
+    genant_grade,
+    height_reliability,
+    posterior_wall_intact,
+)
 from needleplan.segmentation._landmarks import _Sampler, ap_walls, endplate_planes, pedicle_landmarks
-from needleplan.segmentation._pedicle_cervical import CERVICAL_WITH_FORAMINA, cervical_pedicle_start, narrowest_ray
+from needleplan.segmentation._pedicle_cervical import (
+    CERVICAL_WITH_FORAMINA,
+    cervical_pedicle_start,
+    narrowest_ray,
+    tube_fit,
+)
 from needleplan.segmentation._pedicle_coarse import bone_level, coarse_pedicle
 from needleplan.segmentation._parts import BODY_WALL_MM, split_parts
 from needleplan.segmentation.model import (
@@ -60,6 +74,10 @@ COARSE_SPACING_MM = 1.6
 COS_AGREE = float(np.cos(np.radians(8.0)))
 #: A label section this much wider (mm) than the coronal-cut width has something merged in.
 WIDER_MM = 3.0
+#: ... or this much taller (mm) than a cut that is itself pedicle-shaped (at least
+#: :data:`CUT_ASPECT` x as tall as wide): a facet or rib head above or below is in it.
+TALLER_MM = 6.0
+CUT_ASPECT = 1.5
 #: A pedicle axis turning outward by more than this (sin of 10 deg) is not a pedicle's.
 SIN_DIVERGE = float(np.sin(np.radians(10.0)))
 #: ... and by more than this (sin of 25 deg) the measurement is not trusted at all.
@@ -230,6 +248,30 @@ def _outward(ped: PedicleLandmarks, left, side: str) -> float:
     return float(ped.axis_lps @ left) * (1.0 if side == "left" else -1.0)
 
 
+def _merged_into(ped: PedicleLandmarks, cuts: PedicleLandmarks | None) -> bool:
+    """Whether a pedicle's narrowest section holds more than the pedicle: far wider than
+    the coronal cuts' transverse run beside the canal (a rib head, the body's corner or a
+    facet merged into it; thoracic labels read 12-15 mm for 6-8), or far taller than a
+    pedicle-shaped cut (a facet or rib head above or below it: 20 mm for 13)."""
+    if cuts is None:
+        return False
+    if ped.width_mm > cuts.width_mm + WIDER_MM:
+        return True
+    return cuts.height_mm >= CUT_ASPECT * cuts.width_mm and ped.height_mm > cuts.height_mm + TALLER_MM
+
+
+def _medial_deg(axis_lps, left, ant) -> float:
+    """Signed angle (deg) of a pedicle axis from the AP axis in the axial plane (toward
+    ``left`` positive)."""
+    return float(np.degrees(np.arctan2(float(axis_lps @ unit(left)), float(axis_lps @ unit(ant)))))
+
+
+def _cos_medial(axis_lps, left, ant) -> float:
+    """Cosine of a pedicle axis's angle from the AP axis in the axial plane."""
+    a, b = float(axis_lps @ unit(ant)), float(axis_lps @ unit(left))
+    return abs(a) / max(np.hypot(a, b), 1e-6)
+
+
 def _aimed_axis(ped: PedicleLandmarks, target_lps, left, ant, side: str) -> np.ndarray:
     """Axis from the isthmus centre toward ``target_lps`` in the vertebra's axial plane,
     keeping the measured sagittal tilt."""
@@ -244,17 +286,25 @@ def _aimed_axis(ped: PedicleLandmarks, target_lps, left, ant, side: str) -> np.n
 
 #: A refined cervical isthmus may move this far (mm) from the canal-foramen bridge ...
 CERVICAL_SHIFT_MM = 3.0
-#: ... and its axis turn this far (deg) from the bridge's perpendicular.
+#: ... and its axis turn this far (deg) from the bridge's perpendicular (C2: see below).
 CERVICAL_TURN_DEG = 15.0
+#: C2's pedicle rises 20-25 deg toward the front under its superior articular facet: its
+#: axis may turn this far (deg) from the bridge's perpendicular in the axial plane, and its
+#: tube is fitted to the walls in front of the isthmus (behind it the pedicle runs into the
+#: pars and the lateral mass), from the bridge's line refined three times.
+C2_TURN_DEG = 35.0
+C2_TUBE_RANGE_MM = (0.0, 8.0)
 
 
-def _cervical_pedicle(side, mask_local, grid, sec, ped_local, sampler, left, ant, hu) -> PedicleLandmarks | None:
-    """A cervical pedicle (C3-C7) between the canal and the transverse foramen: the bridge
+def _cervical_pedicle(lab, side, mask_local, grid, sec, ped_local, sampler, left, ant,
+                      hu) -> PedicleLandmarks | None:
+    """A cervical pedicle (C2-C7) between the canal and the transverse foramen: the bridge
     of bone between the two holes gives a first line; the shortest crossing of it on lines
-    through the foramen's centre gives the isthmus centre and width; sections perpendicular
-    to the axis, refined from that line, give the axis.  None when the label closes no
-    transverse foramen on that side or the refinement wanders off the bridge (then the
-    general search applies)."""
+    through the foramen's centre gives the isthmus centre and width; an elliptic tube
+    fitted to the pedicle's walls around the isthmus gives the axis and the height; sections
+    perpendicular to that axis check that the bridge is a pedicle.  None when the
+    label closes no transverse foramen on that side or the sections wander off the bridge
+    (then the general search applies)."""
     st = cervical_pedicle_start(side, mask_local, grid, sec)
     if st is None:
         return None
@@ -266,19 +316,36 @@ def _cervical_pedicle(side, mask_local, grid, sec, ped_local, sampler, left, ant
         up = grid.rot[:, 2]
         a0 = unit(np.cross(up, ray[2]))
         a0 = a0 if a0 @ ant > 0 else -a0
-    ped = pedicle_landmarks(side, ped_local, grid, sampler, left, ant, hu=hu, start=(p0, a0), reach_mm=3.0)
+    # the axis: an elliptic tube fitted to the pedicle's walls around the isthmus
+    opts = dict(s_range_mm=C2_TUBE_RANGE_MM, iterations=3) if lab == 2 else {}
+    turn = C2_TURN_DEG if lab == 2 else CERVICAL_TURN_DEG
+    tube = tube_fit(sampler, p0, a0, left if side == "left" else -left,
+                    width_mm=width if width is not None else 6.0, **opts)
+    tube_ok = (tube is not None and np.linalg.norm(tube[0] - p0) <= CERVICAL_SHIFT_MM
+               and tube[1] @ a0 >= np.cos(np.radians(turn)))
+    if lab == 2 and not tube_ok:
+        return None  # the bridge's axial line is no C2 pedicle axis
+    a1 = tube[1] if tube_ok else a0
+    ped = pedicle_landmarks(side, ped_local, grid, sampler, left, ant, hu=hu, start=(p0, a1), reach_mm=3.0)
     if ped is None:
         return None
     if (np.linalg.norm(ped.isthmus_center_lps - p0) > CERVICAL_SHIFT_MM
-            or ped.axis_lps @ a0 < np.cos(np.radians(CERVICAL_TURN_DEG))):
+            or ped.axis_lps @ a1 < np.cos(np.radians(CERVICAL_TURN_DEG))):
         return None
     if width is not None:
         ped.isthmus_center_lps, ped.width_mm = np.asarray(p0, float), width
+    if tube_ok:
+        # the tube's height: the perpendicular section takes in what joins the pedicle above
+        # or below (C2's superior facet: +3 mm); its width stays the shortest crossing's
+        # (the fit's lateral wall leans on the transverse process's root)
+        ped.axis_lps, ped.height_mm = a1, float(tube[3])
     return ped
 
 
-#: An isthmus refined from the aimed line may lie this far (mm) from the pedicle band.
+#: An isthmus refined from the aimed line may lie this far (mm) from the pedicle band ...
 AIMED_SHIFT_MM = 8.0
+#: ... and its axis turn this far (deg) in the axial plane from a non-diverging cut axis.
+AIMED_TURN_DEG = 15.0
 
 
 def _aimed_pedicle(side, ped_local, grid, sampler, left, ant, hu, body_center_lps, cuts) -> PedicleLandmarks | None:
@@ -300,6 +367,18 @@ def _aimed_pedicle(side, ped_local, grid, sampler, left, ant, hu, body_center_lp
         return None
     if cuts is not None and ped.width_mm < 0.6 * cuts.width_mm:
         return None
+    if cuts is None:
+        return ped
+    if _outward(cuts, left, side) > SIN_DIVERGE:
+        if ped.width_mm > cuts.width_mm + WIDER_MM:
+            # the cuts ran into a rib head or the body's corner, and the aimed line crossed
+            # the pedicle obliquely into them too (T12 at the scan's edge: 14-15 mm for 8)
+            return None
+    elif abs(_medial_deg(ped.axis_lps, left, ant) - _medial_deg(cuts.axis_lps, left, ant)) > AIMED_TURN_DEG:
+        # the cuts beside the canal follow the pedicle (L5's too: within 13 deg): a refined
+        # line far more medial crossed a near-sagittal one obliquely into the body (T11:
+        # 41 deg for -9, 12.3 mm for 6.1)
+        return None
     return ped
 
 
@@ -314,15 +393,20 @@ def _grade_against_neighbours(vertebrae: dict) -> None:
             vertebrae[lab].body_heights_mm, vertebrae[lab].height_ratio = {}, None
             vertebrae[lab].body_heights_report_mm = {}
             vertebrae[lab].genant_grade = None
+    # heights flagged unreliable are neither graded nor a reference for the neighbours
     ok = [lab for lab in order
-          if vertebrae[lab].body_heights_mm and min(vertebrae[lab].body_heights_mm.values()) > 0]
+          if vertebrae[lab].body_heights_mm and min(vertebrae[lab].body_heights_mm.values()) > 0
+          and not any(f.startswith(UNRELIABLE_FLAG) for f in vertebrae[lab].flags)]
     tall = {lab: max(vertebrae[lab].body_heights_mm.values()) for lab in ok}
     mean = {lab: float(np.mean(list(vertebrae[lab].body_heights_mm.values()))) for lab in ok}
     for n, lab in enumerate(order):
         va = vertebrae[lab]
         if lab not in tall:
             continue
-        near = [mean[o] for o in order[max(n - 1, 0):n + 2] if o != lab and o in mean]
+        adjacent = [o for o in order[max(n - 1, 0):n + 2] if o != lab]
+        near = [mean[o] for o in adjacent if o in mean]
+        if any(f.startswith(UNRELIABLE_FLAG) for o in adjacent for f in vertebrae[o].flags):
+            near = []  # next to a ragged outline the labels around may be short too: own heights only
         ref = max([tall[lab], float(np.mean(near))] if near else [tall[lab]])
         low = min(va.body_heights_mm.values())
         loss = 1.0 - low / ref
@@ -535,6 +619,12 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
             va.body_heights_report_mm = body_heights(body_f, grid, bc_local, y_post, y_ant, x_range_mm=x_range,
                                                      sample_step_mm=0.5 / along)
             va.height_ratio, va.genant_grade = genant_grade(va.body_heights_mm)
+            why = height_reliability(body_f, grid, bc_local, y_post, y_ant, va.body_heights_mm,
+                                     x_range_mm=x_range, voxel_mm=float(spacing.max()))
+            if why:
+                # a ragged outline would show a fracture that is not there: not graded
+                va.height_ratio, va.genant_grade = None, None
+                flags.append(f"{UNRELIABLE_FLAG}: {why}; not graded, check on the sagittal view")
     va.superior_endplate, va.inferior_endplate = endplate_planes(body_local, grid)
     if va.superior_endplate is not None and va.inferior_endplate is not None:
         # the body's own craniocaudal axis (mean endplate normal) is truer than the line
@@ -582,6 +672,7 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
             sides = ()  # a ring of lateral masses and arches: no pedicle to look for
             flags.append("C1 (atlas): no body and no pedicles")
         for side, code in sides:
+            on_cuts = False
             on_ct = ijk[got == code]
             if len(on_ct) and (np.any(on_ct.min(0) == 0) or np.any(on_ct.max(0) == edge)):
                 flags.append(f"{side} pedicle cut by the edge of the scan: not measured")
@@ -598,7 +689,7 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                     ped = PedicleLandmarks(side=side, isthmus_center_lps=gen.isthmus_center_lps,
                                            axis_lps=gen.axis_lps, width_mm=ped.width_mm, height_mm=gen.height_mm)
             elif lab in CERVICAL_WITH_FORAMINA and (cerv := _cervical_pedicle(
-                    side, vm if union is None else union[1], grid, sec, ped_parts == code, sampler, left, ant,
+                    lab, side, vm if union is None else union[1], grid, sec, ped_parts == code, sampler, left, ant,
                     hu_sampler)) is not None:
                 ped = cerv
             else:
@@ -607,12 +698,12 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                 if ped is not None and _outward(ped, left, side) > SIN_DIVERGE_MAX:
                     ped = None  # pedicles converge: the sections followed something else
                 cut_field = vf if union is None else union[1].astype(np.float32)
-                cuts = coarse_pedicle(side, cut_field, grid, sec)
+                cuts = coarse_pedicle(side, cut_field, grid, sec, trim_tails=True)
                 if ped is None and (cuts is None or _outward(cuts, left, side) > SIN_DIVERGE_MAX):
                     # a transverse process merged into the cuts (L5): trim it and retry
-                    cuts = coarse_pedicle(side, cut_field, grid, sec, trim_lateral=True) or cuts
-                if ped is not None and cuts is not None and ped.width_mm > cuts.width_mm + WIDER_MM:
-                    # the narrowest label section is far wider than the transverse run
+                    cuts = coarse_pedicle(side, cut_field, grid, sec, trim_lateral=True, trim_tails=True) or cuts
+                if ped is not None and _merged_into(ped, cuts):
+                    # the narrowest label section is far wider (or taller) than the cut
                     # beside the canal: a rib head or facet merged into it (thoracic labels)
                     ped = None
                 if ped is None:
@@ -631,15 +722,25 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                     ped = cuts
                     if ped is not None:
                         flags.append(f"{side} pedicle measured on coronal cuts")
-            if (coarse_field is not None and ped is not None and _outward(ped, left, side) > SIN_DIVERGE_MAX
-                    and va.anterior_wall_lps is not None):
+                        on_cuts = True
+            if ((coarse_field is not None or on_cuts) and ped is not None
+                    and _outward(ped, left, side) > SIN_DIVERGE_MAX and va.anterior_wall_lps is not None):
                 # a short, wide pedicle (L5) on coarse voxels: its cuts run into the lamina
                 # behind and the body's corner in front, and their centroids follow the
                 # ring's outward slant; the isthmus (centre, width, height) stands, the
                 # axis is aimed at the anterior body wall in the midsagittal plane
+                old_axis = ped.axis_lps
                 ped.axis_lps = _aimed_axis(ped, va.anterior_wall_lps, left, ant, side)
-                flags.append(f"{side} pedicle axis not resolved on {spacing.max():.0f} mm voxels (its cuts "
-                             "diverge): aimed at the anterior body wall in the midline")
+                if on_cuts:
+                    # fine voxels (T12 at the scan's edge): the cuts' centroids ran into a rib
+                    # head or the body's corner; the width, taken across the slanted line,
+                    # is rescaled to the aimed axis
+                    ped.width_mm *= _cos_medial(ped.axis_lps, left, ant) / _cos_medial(old_axis, left, ant)
+                    flags.append(f"{side} pedicle axis not resolved (its coronal cuts diverge, a rib head or "
+                                 "the body's corner in them): aimed at the anterior body wall in the midline")
+                else:
+                    flags.append(f"{side} pedicle axis not resolved on {spacing.max():.0f} mm voxels (its cuts "
+                                 "diverge): aimed at the anterior body wall in the midline")
             if ped is None or ped.width_mm < 2.0 or ped.height_mm < 3.0:
                 flags.append(f"{side} pedicle not found")
             elif (ped.axis_lps @ left) * (1.0 if side == "left" else -1.0) > SIN_DIVERGE_MAX:

@@ -12,6 +12,12 @@ on average half a voxel shorter than the edge-to-edge extent (0.5 mm on 1 mm vox
 1.5 mm on 3 mm voxels).  ``sample_step_mm`` gives that count, for comparison with the
 report; it is not used for grading (its quantisation would move the height ratio by up
 to 6 % on 3 mm voxels).
+
+Keeping the most deformed plane makes the grade follow the body's outline wherever it is
+ragged (a body partly left unlabelled reads as a collapse).  :func:`height_reliability`
+measures the heights again in planes every 1 mm across the body and says why they cannot be
+graded when the planes disagree or the label lies in pieces; the vertebra then gets no grade
+and a flag starting with ``UNRELIABLE_FLAG``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from scipy import ndimage as ndi
 
 from needleplan.segmentation._frame import LocalGrid, true_run
 
-__all__ = ["body_heights", "genant_grade", "posterior_wall_intact", "HEIGHT_POSITIONS"]
+__all__ = ["body_heights", "genant_grade", "height_reliability", "posterior_wall_intact", "HEIGHT_POSITIONS",
+           "UNRELIABLE_FLAG"]
 
 #: A gap in the posterior wall larger than this (mm^2) is a defect.
 GAP_MM2 = 25.0
@@ -29,6 +36,18 @@ GAP_MM2 = 25.0
 BASIVERTEBRAL_MM2 = 30.0
 #: Fraction of the AP depth from the posterior wall at which each height is measured.
 HEIGHT_POSITIONS = {"posterior": 0.15, "middle": 0.50, "anterior": 0.85}
+#: Largest spread (mm) of a height across the body's central parasagittal planes, and largest
+#: difference of the graded plane's height from their median, on a trustworthy outline (at
+#: least a voxel plus 1 mm: ts-abdomen-3mm's L2 spreads by 3.0 mm on its 3 mm voxels).  Phantom bodies stay within 0.8 mm; the ragged outlines of partly
+#: labelled bodies (lidc0314 T1, T4, T7, T8, T10, T11) spread or differ by 2.9-6.1 mm.
+SPREAD_MM = 2.0
+#: Largest fraction of the height lines that meet a stray piece of the label beyond the endplate
+#: (separated from the body by an unlabelled gap): a body labelled in pieces.
+STRAY_FRACTION = 0.15
+#: A posterior wall column brighter than this (HU) is bone, whatever the body's marrow reads.
+WALL_GAP_MAX_HU = 150.0
+#: Start of the flag set on a vertebra whose heights are not graded.
+UNRELIABLE_FLAG = "heights unreliable"
 
 
 def _run_length(values: np.ndarray, k0: int, step: float) -> float:
@@ -111,6 +130,80 @@ def body_heights(body_f: np.ndarray, grid: LocalGrid, center_local_mm, y_post_mm
     return best
 
 
+def _plane_heights(body_f, grid, center_local_mm, yp, ya, x_range_mm, step_mm=1.0):
+    """Heights (rows: planes every ``step_mm`` over ``x_range_mm``; columns: HEIGHT_POSITIONS)
+    and, per plane and position, the length (mm) of label met within 6 mm beyond the run's ends."""
+    h, lo = grid.step_mm, grid.lo_mm
+    a, b = x_range_mm
+    xs = np.arange(a, b + 1e-9, step_mm) if b > a else np.array([float(center_local_mm[0])])
+    zs = np.arange(lo[2], lo[2] + h * grid.shape[2], 0.25)
+    k0 = int(np.argmin(np.abs(zs - center_local_mm[2])))
+    reach = int(round(6.0 / 0.25))
+    heights = np.zeros((len(xs), len(HEIGHT_POSITIONS)))
+    stray = np.zeros_like(heights)
+    for i, x in enumerate(xs):
+        for j, f in enumerate(HEIGHT_POSITIONS.values()):
+            y = yp + f * (ya - yp)
+            pts = np.column_stack([np.full_like(zs, x), np.full_like(zs, y), zs])
+            v = ndi.map_coordinates(body_f, ((pts - lo) / h).T, order=1, mode="constant", prefilter=False)
+            inside = v >= 0.5
+            if not inside[k0]:
+                continue
+            heights[i, j] = _run_length(v, k0, 0.25)
+            a_, b_ = true_run(inside, k0)
+            up, dn = inside[b_ + 1:b_ + 1 + reach], inside[max(a_ - reach, 0):a_]
+            stray[i, j] = 0.25 * ((np.nonzero(up)[0].max() + 1 if up.any() else 0)
+                                  + (len(dn) - np.nonzero(dn)[0].min() if dn.any() else 0))
+    return heights, stray
+
+
+def height_reliability(body_f: np.ndarray, grid: LocalGrid, center_local_mm, y_post_mm: float,
+                       y_ant_mm: float, heights: dict[str, float], *, x_range_mm: tuple[float, float],
+                       voxel_mm: float = 1.0) -> str | None:
+    """Why the body ``heights`` (from :func:`body_heights`) cannot be graded, or None.
+
+    The heights are measured again in parasagittal planes every 1 mm over ``x_range_mm``
+    (the central half of the body).  On a body outline that follows the endplates they agree
+    from plane to plane; a ragged outline (a body partly left unlabelled, a notch cut into an
+    endplate) makes them (a) spread by more than ``SPREAD_MM`` (inter-quartile range) at one of
+    the three positions, or (b) the plane kept by :func:`body_heights` (the most deformed)
+    differ from their median by more than that: one plane's outline would decide the grade;
+    or (c) on more than ``STRAY_FRACTION`` of the lines, a piece of the label lies beyond the
+    endplate, cut off from the body by an unlabelled gap.  The tolerance is at least
+    ``voxel_mm`` + 1 mm (``voxel_mm``: the CT's largest voxel size; on 3 mm voxels the outline
+    steps by 3 mm).
+    A real wedge or crush fracture involves the whole width of the body and passes.
+    """
+    if not heights or min(heights.values()) <= 0:
+        return None
+    inset = min(3.0, 0.1 * (y_ant_mm - y_post_mm))
+    yp, ya = y_post_mm + inset, y_ant_mm - inset
+    planes, stray = _plane_heights(body_f, grid, center_local_mm, yp, ya, x_range_mm)
+    typical = np.median(planes[planes > 0]) if (planes > 0).any() else 0.0
+    keep = (planes > 0.6 * typical).all(axis=1)  # planes grazing the body's side: skip
+    if keep.sum() < 2:
+        return None
+    planes, stray = planes[keep], stray[keep]
+    tol = max(SPREAD_MM, float(voxel_mm) + 1.0)
+    q1, med, q3 = np.percentile(planes, [25, 50, 75], axis=0)
+    names = list(HEIGHT_POSITIONS)
+    iqr = q3 - q1
+    j = int(np.argmax(iqr))
+    if iqr[j] > tol:
+        return (f"the {names[j]} height varies by {iqr[j]:.1f} mm across the body's width "
+                "(ragged body outline)")
+    dev = np.array([heights[k] for k in names]) - med
+    j = int(np.argmax(np.abs(dev)))
+    if abs(dev[j]) > tol:
+        return (f"the {names[j]} height ({heights[names[j]]:.1f} mm) of the most deformed plane differs by "
+                f"{abs(dev[j]):.1f} mm from the body's typical {med[j]:.1f} mm (ragged body outline)")
+    frac = float((stray > 1.0).mean())
+    if frac > STRAY_FRACTION:
+        return (f"pieces of the body's label lie beyond its endplates on {100 * frac:.0f}% of the height "
+                "lines (body partly unlabelled)")
+    return None
+
+
 def genant_grade(heights: dict[str, float]) -> tuple[float | None, int | None]:
     """Height ratio min/max and the Genant-style grade (0 none, 1 mild, 2 moderate, 3 severe)."""
     vals = [v for v in heights.values() if v and v > 0]
@@ -154,8 +247,10 @@ def posterior_wall_intact(body_local: np.ndarray, hu_local: np.ndarray, grid: Lo
     inner = np.where(sub, hu, np.nan)
     cancellous = float(np.nanmedian(inner)) if np.isfinite(inner).any() else 150.0
     # a lytic gap replaces the cortex by soft tissue: darker than the body's own cancellous
-    # bone (thin or osteoporotic cortices at coarse resolution stay above that)
-    thr = max(cancellous, 60.0)
+    # bone (thin or osteoporotic cortices at coarse resolution stay above that), and never
+    # brighter than soft tissue blurred with bone: in dense young bone (cancellous median
+    # 270 HU, lidc T11) the thin posterior cortex at 1 mm reads 150-300 HU and is no gap
+    thr = min(max(cancellous, 60.0), WALL_GAP_MAX_HU)
     gap = has & (wall < thr)
     zc = (zin - z0) / max(z1 - z0, 1)
     basi = (np.abs(x[xin] - center_x_mm) <= 5.0)[:, None] & (np.abs(zc - 0.5) <= 0.25)[None, :]

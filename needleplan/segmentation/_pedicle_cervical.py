@@ -1,4 +1,4 @@
-"""Cervical pedicles (C3-C7): the bridge of bone between the canal and the transverse foramen.
+"""Cervical pedicles (C2-C7): the bridge of bone between the canal and the transverse foramen.
 
 A cervical pedicle is short and turns 35-45 deg medially; it joins the body to the
 lateral mass, with the vertebral canal medial to it and the transverse foramen (the
@@ -13,30 +13,36 @@ isthmus, and coronal cuts of so oblique a tube mix body, pedicle and lateral mas
 2. :func:`narrowest_ray`: on lines through the foramen's centre, the shortest run of bone
    to the canal crosses the pedicle at its isthmus: its length is the width, its midpoint
    the centre (sub-voxel, from the interpolated label).
-3. The axis: sections perpendicular to it, refined from that line by
-   :func:`~needleplan.segmentation._landmarks.pedicle_landmarks` (see
-   ``_anatomy._cervical_pedicle``).
+3. :func:`tube_fit`: the axis and height of an elliptic tube, narrowest at the isthmus,
+   fitted to the pedicle's walls around it (the sections perpendicular to the axis are
+   clean over only ~3 mm of so short a pedicle: beyond, they take in the lateral mass,
+   the transverse process and the body, and their centroids tilted the axis 3-6 deg).
+   C2's pedicle rises 20-25 deg toward the front under its superior facet: its tube is
+   fitted in front of the isthmus and refined from the bridge's axial line.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.optimize import least_squares
 
 from needleplan.segmentation._canal import CanalSection
 from needleplan.segmentation._frame import LocalGrid, unit
 
-__all__ = ["cervical_pedicle_start", "narrowest_ray", "CERVICAL_WITH_FORAMINA"]
+__all__ = ["cervical_pedicle_start", "narrowest_ray", "tube_fit", "CERVICAL_WITH_FORAMINA"]
 
-#: VerSe labels whose pedicles are sought between the canal and the transverse foramen (C3-C7;
-#: C2's pedicle rises ~20 deg under its superior facet, a shape this guess does not fit).
-CERVICAL_WITH_FORAMINA = frozenset(range(3, 8))
+#: VerSe labels whose pedicles are sought between the canal and the transverse foramen (C2-C7;
+#: C2's rises ~20-25 deg under its superior facet: only the tube fit finds its axis).
+CERVICAL_WITH_FORAMINA = frozenset(range(2, 8))
 #: Plausible area of a transverse foramen in an axial slice (mm^2).
 FORAMEN_AREA_MM2 = (3.0, 80.0)
 #: The chord must be bone over at least this fraction of its length.
 BONE_FRACTION = 0.8
 #: Longest chord taken for a pedicle's isthmus (mm).
 MAX_CHORD_MM = 14.0
+#: Fewest wall points for the tube fit of :func:`tube_fit`.
+TUBE_MIN_POINTS = 60
 
 
 def _foramen(holes_lab: np.ndarray, n: int, x: np.ndarray, canal_k: int, side: str, edge_x: float,
@@ -208,3 +214,106 @@ def narrowest_ray(sampler, grid: LocalGrid, foramen_lps, toward_lps, *, z_offset
     centre = np.mean([r[1] for r in found], axis=0)
     across = unit(-np.mean([r[2] for r in found], axis=0))
     return width, centre, across
+
+
+
+def _wall_points(sampler, c, d, u, w, s_values, *, n_angles=36, r_max=7.0, gate=1.35):
+    """Points (LPS) where rays from the line c + s d, perpendicular to it, first leave the
+    interpolated label (its 0.5 level).  A ray that leaves farther than ``gate`` x the
+    isthmus section's radius in its direction (+0.3 mm) ran into something joined to the
+    pedicle and is dropped."""
+    r = np.arange(0.0, r_max + 1e-9, 0.1)
+    th = np.linspace(0.0, 2 * np.pi, n_angles, endpoint=False)
+    dirs = np.cos(th)[:, None] * u[None, :] + np.sin(th)[:, None] * w[None, :]
+    s_values = np.concatenate([[0.0], np.asarray(s_values, float)])
+    centres = c[None, :] + s_values[:, None] * d[None, :]
+    v = sampler(centres[:, None, None, :] + r[None, None, :, None] * dirs[None, :, None, :])
+    below = v < 0.5
+    k = np.argmax(below, axis=2)  # first sample outside, per section and ray
+    kk = np.maximum(k, 1)
+    va = np.take_along_axis(v, (kk - 1)[..., None], axis=2)[..., 0]
+    vb = np.take_along_axis(v, kk[..., None], axis=2)[..., 0]
+    f = (va - 0.5) / np.maximum(va - vb, 1e-6)
+    rr = np.where(below.any(axis=2) & (k > 0), r[kk - 1] + f * (r[1] - r[0]), np.inf)
+    inside = v[:, 0, 0] >= 0.5  # the section's centre is in the label
+    if not inside[0]:
+        return np.zeros((0, 3))
+    ref = ndi.median_filter(np.where(np.isfinite(rr[0]), rr[0], r_max), size=5, mode="wrap")
+    ok = inside[1:, None] & np.isfinite(rr[1:]) & (rr[1:] <= gate * ref[None, :] + 0.3)
+    pts = centres[1:, None, :] + rr[1:, :, None] * dirs[None, :, :]
+    return pts[ok]
+
+
+def tube_fit(sampler, centre_lps, axis_lps, lateral_lps, *, width_mm: float,
+             s_range_mm: tuple[float, float] = (-4.0, 6.0), iterations: int = 1):
+    """Axis and height of a pedicle from an elliptic tube fitted to its walls around the isthmus.
+
+    The pedicle is modelled as a tube of elliptic cross-section (one diameter across,
+    toward ``lateral_lps``, the other along the pedicle's height) that is narrowest at its
+    isthmus and flares symmetrically both ways (radii x ``1 + k s^2``).  Rays perpendicular
+    to the first line (``centre_lps``, ``axis_lps``) find the label's walls every 0.5 mm
+    along ``s_range_mm``; walls joined by the lateral mass, the transverse process or the
+    body are dropped by the gate of :func:`_wall_points` and down-weighted by the robust
+    (soft-L1) least squares.  All four walls take part, so the axis does not rest on the
+    direction of one short chord or on the centroids of a few clean sections.
+
+    Parameters
+    ----------
+    sampler : callable
+        Interpolated vertebra label (0..1) at LPS points.
+    centre_lps, axis_lps : array_like
+        First isthmus centre and axis (anterior).
+    lateral_lps : array_like
+        Direction toward the pedicle's lateral side.
+    width_mm : float
+        First isthmus width (starting radius).
+    s_range_mm : (float, float)
+        Range of the wall rays along the axis around the centre.
+    iterations : int
+        Fits, each from the previous one's axis (the rays are cast perpendicular to it).
+
+    Returns
+    -------
+    (centre_lps, axis_lps, width_mm, height_mm) or None
+        The fitted isthmus centre, unit axis (anterior) and diameters; None with too few
+        wall points.
+    """
+    c0 = np.asarray(centre_lps, float)
+    d0 = unit(axis_lps)
+    lat = np.asarray(lateral_lps, float)
+    fit = None
+    for _ in range(iterations):
+        u0 = unit(lat - (lat @ d0) * d0)
+        w0 = np.cross(d0, u0)
+        pts = _wall_points(sampler, c0, d0, u0, w0, np.arange(s_range_mm[0], s_range_mm[1] + 1e-9, 0.5))
+        if len(pts) < TUBE_MIN_POINTS:
+            break
+        fit = _fit_tube(pts, c0, d0, u0, w0, width_mm)
+        moved = float(np.degrees(np.arccos(np.clip(fit[1] @ d0, -1.0, 1.0))))
+        d0 = fit[1]
+        if moved < 0.2:
+            break
+    return fit
+
+
+def _fit_tube(pts, c0, d0, u0, w0, width_mm):
+    """Robust least-squares elliptic tube (narrowest at its centre) through wall points."""
+
+    def model(x):
+        # x: axis turn toward u0 and w0, centre shift along u0, w0, d0, radii, flare
+        d = unit(d0 + x[0] * u0 + x[1] * w0)
+        c = c0 + x[2] * u0 + x[3] * w0 + x[4] * d0
+        uu = unit(u0 - (u0 @ d) * d)
+        q = pts - c
+        sv, a, b = q @ d, q @ uu, q @ np.cross(d, uu)
+        sc = 1.0 + x[7] * np.minimum(sv * sv, 100.0)
+        rho = np.hypot(a / (x[5] * sc), b / (x[6] * sc))
+        return (rho - 1.0) * np.sqrt(x[5] * x[6]) * sc, d, c
+
+    x0 = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.5 * width_mm, 0.65 * width_mm, 0.005])
+    lo = [-0.7, -0.7, -3.0, -3.0, -3.0, 1.0, 1.0, 0.0]
+    hi = [0.7, 0.7, 3.0, 3.0, 3.0, 8.0, 8.0, 0.05]
+    x0 = np.clip(x0, lo, hi)
+    res = least_squares(lambda x: model(x)[0], x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.3)
+    _, d, c = model(res.x)
+    return c, unit(d if d @ d0 > 0 else -d), 2.0 * res.x[5], 2.0 * res.x[6]

@@ -408,6 +408,29 @@ def _dip_contrast(prof: np.ndarray, idx: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
+#: A dip whose bodyness stays above this fraction of the bodies' level still has bone
+#: across the cross-section (a disc has none) ...
+DISC_GAP_FRAC = 0.3
+#: ... and is a disc only when its HU dip between the nearest endplates (within ~7 mm)
+#: reaches this fraction of the column's typical disc contrast.
+DISC_PLATE_FRAC = 0.25
+
+
+def _not_disc(bodyness_frac: np.ndarray, plate_contrast_hu: np.ndarray, scale_hu: float) -> np.ndarray:
+    """Dips that are not discs: bone across the cross-section and no endplates around.
+
+    A disc is a band of soft tissue (~50-120 HU) across the whole body cross-section
+    between two cortical endplates: either the bone mask is absent there (bodyness below
+    :data:`DISC_GAP_FRAC` of the bodies') or the HU dips sharply between two bright
+    endplates within ~7 mm (at least :data:`DISC_PLATE_FRAC` of ``scale_hu``, the column's
+    typical endplate contrast).  A dip in the marrow of a body (its cortex seen partly on
+    coarse voxels, or a tilted body cut obliquely) keeps bone around it and lies half a
+    body away from the endplates.
+    """
+    return (np.asarray(bodyness_frac) >= DISC_GAP_FRAC) & \
+        (np.asarray(plate_contrast_hu) < DISC_PLATE_FRAC * float(scale_hu))
+
+
 def find_discs(grid: WorkGrid, col: Column, feature: np.ndarray) -> Discs:
     """Disc spaces along the column; see :class:`Discs`.
 
@@ -419,8 +442,9 @@ def find_discs(grid: WorkGrid, col: Column, feature: np.ndarray) -> Discs:
     * HU: a dark band between two bright endplates within ~7 mm -- the feature for thin
       thoracic and cervical discs that blur into the bone mask.
 
-    Every dip of either profile is a candidate scored by both contrasts; a regularly
-    spaced subset (:func:`_regular_subset`) is kept.
+    Every dip of either profile is a candidate scored by both contrasts; dips that keep
+    bone across the cross-section without endplates near them (marrow, :func:`_not_disc`)
+    are dropped, and a regularly spaced subset (:func:`_regular_subset`) is kept.
     """
     sz = grid.spacing_mm[2]
     rmed = float(np.median(col.radius_mm))
@@ -441,13 +465,18 @@ def find_discs(grid: WorkGrid, col: Column, feature: np.ndarray) -> Discs:
     score_h = np.minimum(ch / hscale, 1.5)
     pts = col.points_ijk() * grid.spacing_mm
     arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))]
+    # a disc is a gap in the bone across the cross-section, or a dark band between two
+    # endplates; a dip in the marrow of a body is neither (see _not_disc)
+    disc_like = ~_not_disc(sb[cand] / level, ch, hscale)
 
     def pick(score):
         order = np.argsort(-score)
         taken = np.zeros(len(cand), bool)
         for i in order:  # candidates closer than 2 samples: keep the best
-            if not np.any(taken & (np.abs(cand - cand[i]) <= 1)):
+            if disc_like[i] and not np.any(taken & (np.abs(cand - cand[i]) <= 1)):
                 taken[i] = True
+        if not taken.any():
+            return np.zeros(0, int)
         c, sc = cand[taken], score[taken]
         min_gap = float(np.min(np.maximum(12.0, 1.1 * col.radius_mm[c])))
         return c[_regular_subset(arc[c], sc, min_gap_mm=min_gap, max_gap_mm=60.0)]

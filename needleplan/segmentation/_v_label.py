@@ -58,9 +58,10 @@ NEAR_BODY = 0
 #: :func:`_mid_outline`) plus :data:`HEAD_MARGIN_MM` bounds the body seeds, and
 #: bone of a rib-bearing vertebra beyond it, further than :data:`HEAD_LAT` body radii
 #: sideways and in front of the transverse processes' line (see RIB_FRONT), is rib head.
-#: Off: on lidc0314 it widened T10's right pedicle to 13-15 mm (the pedicle finder then
-#: measured the cut's edge); on the thoracic phantom it gave T7 .935 -> .951, T8 .953 -> .961.
-HEAD_CUT = False
+#: With :data:`._v_refine.RIB_SPLIT`: thoracic phantom T7 .937 -> .964, T8 .959 -> .976; on
+#: lidc0314 the pedicle finder once measured the cut's edge (T10 13-15 mm) until its sections
+#: were checked against the coronal cuts beside the canal (:mod:`._anatomy`).
+HEAD_CUT = True
 MID_FRAC = 1.0 / 3.0
 HEAD_MARGIN_MM = 1.5
 HEAD_LAT = 0.5
@@ -70,17 +71,6 @@ HEAD_FRONT = 0.3
 #: Coarsest working voxel (mm) on which the rib heads are cut this way (a 3 mm grid
 #: cannot outline a body to the millimetre: -0.005 Dice on ts-abdomen's T12).
 HEAD_MAX_VOXEL_MM = 2.5
-#: Bone cleared with a disc slab is left unlabelled (not "other bone"), so that the outline
-#: on the CT grid may give a tilted endplate's bright voxels to its body (a slab fitted to a
-#: wedge-shaped disc between vertebrae tilted differently cuts into their endplates).
-DISC_UNLABELLED = True
-#: ... only bone denser than this (HU, smoothed): an endplate's cortex, not the disc's
-#: partial volume.
-DISC_BONE_HU = 250.0
-#: ... and only at discs whose plane is tilted less than this (deg) from axial: the slabs of
-#: a kyphotic spine's discs (40-55 deg on lidc0314's T1-T4) cut obliquely through the
-#: axial slices, and their bone left unlabelled emptied a quarter of T1's body there.
-DISC_MAX_TILT_DEG = 30.0
 #: Largest volume (ml) of a rib piece within the band (the ilia are larger).
 RIB_MAX_ML = 6.0
 #: Posterior reach (body radii behind the column centre) of the convex-hull body filling.
@@ -196,6 +186,12 @@ def _limit_turn(n: np.ndarray, ref: np.ndarray, max_deg: float) -> np.ndarray:
     return out / np.linalg.norm(out)
 
 
+#: Bone cleared from the disc slabs is left unlabelled (not "other bone"), so that the
+#: outline on the CT grid may give an endplate cut by a tilted slab back to its body.
+SLAB_UNLABELLED = True
+#: ... only where the bone is dense enough for cortex (smoothed HU): partial volume of the
+#: disc itself stays "other bone".
+SLAB_BONE_HU = 200.0
 #: Seed the bone behind an end body on the cranial/caudal face of the field of view with
 #: that body's label: its arch may join it only outside the view (a crop through the
 #: pedicles), and would otherwise go to the neighbour through the facet joints.
@@ -654,31 +650,19 @@ def split_levels(grid: WorkGrid, bone: np.ndarray, col: Column, discs: Discs,
         if above is not None and m < n:
             new[sel & (above.distance(vmm) > above.half_mm)] = m + 1
     lab[vi, vj, vk] = new.astype(np.uint8)
-    # the discs belong to no vertebra: clear the disc slabs inside the body zone
+    # the discs belong to no vertebra: clear the disc slabs inside the body zone; their
+    # dense bone (an endplate or a body's corner cut by a slab tilted like the lumbosacral
+    # wedge) is left unlabelled, not "other bone", for the CT-grid outline (SLAB_UNLABELLED)
     zi, zj, zk = np.nonzero(zone3 & (lab > 0) & ~body_solid)
     zmm = np.column_stack([zi, zj, zk]) * sp
     slab = np.zeros(len(zi), bool)
-    level_slab = np.zeros(len(zi), bool)  # slabs of discs facing the head-foot axis
     for pl in planes:
-        inside = np.abs(pl.distance(zmm)) < pl.half_mm
-        slab |= inside
-        if abs(pl.normal[2]) >= np.cos(np.radians(DISC_MAX_TILT_DEG)):
-            level_slab |= inside
-    zlab = lab[zi, zj, zk]
+        slab |= np.abs(pl.distance(zmm)) < pl.half_mm
     lab[zi[slab], zj[slab], zk[slab]] = 0
     disc_bone = np.zeros(bone.shape, bool)
-    if DISC_UNLABELLED:
-        # dense bone of a vertebra (not other bone: a rib head at the disc), within its
-        # body's sideways extent
-        rim = level_slab & (zlab <= n) & (hu[zi, zj, zk] > DISC_BONE_HU)
-        if outline is not None and rim.any():
-            zci = np.clip(zk - z0, 0, ncol - 1)
-            dx = (zi - col.xy[zci, 0]) * sp[0]
-            dy = (zj - col.xy[zci, 1]) * sp[1]
-            for m in np.unique(zlab[rim]):
-                sel = np.flatnonzero(rim & (zlab == m))
-                rim[sel[_beyond_outline(dx[sel], dy[sel], outline[m], sp[1])]] = False
-        disc_bone[zi[rim], zj[rim], zk[rim]] = True
+    if SLAB_UNLABELLED:
+        dense_end = hu[zi, zj, zk] >= SLAB_BONE_HU
+        disc_bone[zi[slab & dense_end], zj[slab & dense_end], zk[slab & dense_end]] = True
     # a disc cut by the edge of the view has no plane: its slices at the column's ends
     # are cleared in the body zone, left unlabelled (not "other bone") so that the
     # outline on the CT grid may still give the endplate's bright voxels to the body

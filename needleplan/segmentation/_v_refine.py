@@ -14,9 +14,11 @@ the spinous process; the canal and the foramina are no such holes).  Small axial
 open into soft tissue above and below are canals through the bone (the transverse foramina
 with the vertebral arteries, :func:`bony_channels`) and stay empty.  Where two vertebrae
 touch bone to bone (facet joints) their boundary is re-drawn along the bright ridge of the
-joint's two cortical plates (:func:`split_contacts`).  Finally each outline is smoothed at
+joint's two cortical plates (:func:`split_contacts`).  Then each outline is smoothed at
 the voxel scale (:func:`smooth_labels`), which removes the voxel-by-voxel noise of the
-threshold on thick or noisy slices.
+threshold on thick or noisy slices, and the partial-volume rim that bright cortex lifts
+above the threshold is trimmed where the voxel lies short of half-way between the soft
+tissue outside and the bone inside (:func:`._v_edge.trim_rim`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from needleplan.io.volume import Volume
+from needleplan.segmentation._v_edge import edge_fraction, trim_rim
 
 __all__ = ["OTHER", "refine_labels", "bone_threshold", "fill_label_holes", "smooth_labels", "bony_channels",
            "split_contacts"]
@@ -38,10 +41,10 @@ OTHER = 100
 MIN_BONE_HU, MAX_BONE_HU = 100.0, 330.0
 #: Upper bound of the threshold against voxel size (mm -> HU), interpolated in log size:
 #: thin cortex blurs to lower HU in thick voxels (measured optima: 1 mm phantoms ~330,
-#: 1.5 mm tptbox ~180, 3 mm ts-abdomen ~110).  The phantoms alone would take the half-way
-#: value (340-385 HU; +0.015 Dice on the thin cervical arches), but on the 1 mm lidc chest
-#: CT a cap of 400 instead of 330 took 20 % of the labelled volume away (the marrow's rim
-#: opens and is no longer filled), so the cap stays.
+#: 1.5 mm tptbox ~180, 3 mm ts-abdomen ~110).  On the 1 mm lidc chest CT a cap of 400
+#: instead of 330 took 20 % of the labelled volume away (the marrow's rim opens and is no
+#: longer filled); the partial-volume rim a low cap admits is trimmed at the end instead
+#: (:func:`._v_edge.trim_rim`; with it 260 and 400 both did worse than 330 on the phantoms).
 CAP_TABLE = ((1.0, 1.5, 3.0), (MAX_BONE_HU, 180.0, 110.0))
 #: Coarse-label voxels deeper than this many working voxels are kept whatever their HU
 #: (2.0 beat 1.5 and 3.0 on the phantoms; 3.0 cut into tptbox and ts-abdomen).
@@ -268,9 +271,9 @@ def smooth_labels(labels: np.ndarray, sigma_vox) -> np.ndarray:
 
 
 #: Re-draw the coarse boundary between vertebrae and other bone (ribs) on the CT grid
-#: before the outline (:mod:`._v_ribs`).  Off: thoracic phantom T7 .923 -> .95 with it, but on
-#: lidc0314 it left T3's body interior 0.77 labelled (test_lidc) when the rib-head cut is off.
-RIB_SPLIT = False
+#: before the outline (:mod:`._v_ribs`); with :data:`._v_label.HEAD_CUT` (without it, lidc0314's
+#: T3 body interior was left 0.77 labelled).
+RIB_SPLIT = True
 
 
 def _split_ribs(hu: np.ndarray, c: np.ndarray, sp: np.ndarray, wsp: float, axial: int):
@@ -399,5 +402,8 @@ def refine_labels(volume: Volume, coarse: np.ndarray, *, work_spacing_mm, reach_
     lab = split_contacts(lab, hu, sp, band_mm=band)
     if LABEL_SMOOTH_VOX > 0:
         lab = smooth_labels(lab, LABEL_SMOOTH_VOX * vox / sp)
+    # the partial-volume rim outside bright cortex (and around the contrast-filled artery
+    # in a transverse foramen) is above the threshold but beyond the edge
+    lab = trim_rim(lab, hu, fraction=edge_fraction(sp), open_mask=channel)
     out[box] = lab
     return out

@@ -243,3 +243,71 @@ def test_lumbosacral_pedicles():
     assert any("aimed at the body centre" in f for f in l5.flags), l5.flags
     for side, p in l5.pedicles.items():
         assert (p.axis_lps @ l5.left_lps) * (1 if side == "left" else -1) < 0, side  # converging
+
+
+@pytest.fixture(scope="module")
+def ragged(lumbar):
+    """Lumbar phantom whose L2 label misses a 7 mm deep block under the superior endplate on
+    the right half of the body's middle third (as a segmentation that leaves dark marrow
+    unlabelled gives it): one side of the body reads 27 % lower in the middle."""
+    ph, _ = lumbar
+    truth = ph.truth.vertebra("L2")
+    labels = np.array(ph.truth.labels)
+    aff = ph.volume.ijk_to_lps
+    ijk = np.argwhere((labels == truth.label) & (ph.truth.parts == PART_BODY))
+    lps = ijk @ aff[:3, :3].T + aff[:3, 3]
+    sup = np.cross(truth.ap_axis_lps, truth.left_lps)
+    rel = lps - truth.body_center_lps
+    ap, lr, up = rel @ truth.ap_axis_lps, rel @ truth.left_lps, rel @ sup
+    top = up.max()
+    cut = (lr < 0.0) & (lr > -8.0) & (np.abs(ap) < 6.0) & (up > top - 7.0)
+    labels[tuple(ijk[cut].T)] = 0
+    return ph, anatomy_from_labels(ph.volume, labels, method="test")
+
+
+def test_ragged_body_outline_is_flagged_not_graded(ragged):
+    ph, an = ragged
+    l2 = an.vertebra("L2")
+    # the most deformed plane alone would read a 27 % middle height loss (Genant grade 2)
+    assert min(l2.body_heights_mm.values()) < 0.8 * max(l2.body_heights_mm.values()), l2.body_heights_mm
+    assert l2.genant_grade is None and l2.height_ratio is None
+    flag = [f for f in l2.flags if f.startswith("heights unreliable")]
+    assert flag and "sagittal view" in flag[0], l2.flags
+    assert not any("height loss" in f for f in l2.flags)
+    # its neighbours keep their grade; the planner says why L2 is not graded, no height loss
+    from needleplan.planner._levels import level_flags
+    assert an.vertebra("L1").genant_grade == 0 and an.vertebra("L3").genant_grade == 0
+    codes, reasons = level_flags(l2)
+    assert "heights_unreliable" in codes and not {"height_loss", "severe_height_loss", "vertebra_plana"} & set(codes)
+    assert any("sagittal view" in r for r in reasons)
+
+
+def test_real_collapse_is_graded_not_flagged(pathology, lumbar, rotated, thoracic):
+    # a collapse involves the whole width of the body: its heights agree across the planes
+    ph, an = pathology
+    l3 = an.vertebra("L3")
+    assert l3.genant_grade == 3 and not any(f.startswith("heights unreliable") for f in l3.flags)
+    # no phantom body is flagged
+    for _, a in (pathology, lumbar, rotated, thoracic):
+        for va in a.sorted_vertebrae():
+            assert not any(f.startswith("heights unreliable") for f in va.flags), (va.name, va.flags)
+
+
+def test_body_labelled_in_pieces_is_flagged_not_graded(lumbar):
+    """L2's label misses a 3 mm band of marrow 4-7 mm under its superior endplate across the
+    middle of the body (the endplate's cap stays labelled, joined at the sides): every height
+    line runs into the cap beyond the gap, so the heights (7 mm short, a 27 % loss) are not graded."""
+    ph, _ = lumbar
+    truth = ph.truth.vertebra("L2")
+    labels = np.array(ph.truth.labels)
+    aff = ph.volume.ijk_to_lps
+    ijk = np.argwhere((labels == truth.label) & (ph.truth.parts == PART_BODY))
+    rel = ijk @ aff[:3, :3].T + aff[:3, 3] - truth.body_center_lps
+    up = rel @ np.cross(truth.ap_axis_lps, truth.left_lps)
+    band = (np.abs(rel @ truth.left_lps) < 12.0) & (up > up.max() - 7.0) & (up < up.max() - 4.0)
+    labels[tuple(ijk[band].T)] = 0
+    an = anatomy_from_labels(ph.volume, labels, method="test")
+    l2 = an.vertebra("L2")
+    assert l2.body_heights_mm and max(l2.body_heights_mm.values()) < 22.0, l2.body_heights_mm
+    assert l2.genant_grade is None, (l2.body_heights_mm, l2.flags)
+    assert any(f.startswith("heights unreliable") and "partly unlabelled" in f for f in l2.flags), l2.flags

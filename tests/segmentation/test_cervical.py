@@ -45,21 +45,22 @@ def upper():
 
 
 # ----------------------------------------------------------------------------- C4-C6
-def test_cervical_dice_floor(cervical):
-    """Measured C4 0.949, C5 0.946, C6 0.950 (before: 0.932, 0.918, 0.935)."""
-    ph, res = cervical
-    for lab in (4, 5, 6):
-        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.94, lab
-
-
-@pytest.mark.xfail(strict=False, reason="measured C4 0.949, C5 0.946, C6 0.950: the outline keeps a "
-                   "one-voxel partial-volume rim (330-450 HU) on the thin arches; the 1 mm bone "
-                   "threshold cap (330 HU) that admits it cannot rise without opening the marrow rim "
-                   "of real 1 mm CT (lidc: -20 % volume at 400 HU)")
 def test_cervical_dice_target(cervical):
+    """Measured C4 0.981, C5 0.977, C6 0.980 (0.949, 0.945, 0.950 before the partial-volume
+    rim of the thin arches and the transverse foramina was trimmed, _v_edge)."""
     ph, res = cervical
     for lab in (4, 5, 6):
-        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.95, lab
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.965, lab
+
+
+def test_cervical_outline_has_no_rim(cervical):
+    """False positives outside the bone are a thin scatter, not a one-voxel rim all round
+    (before the edge test: 830-930 voxels per level, 8-9 % of the vertebra)."""
+    ph, res = cervical
+    t = ph.truth.labels
+    for lab in (4, 5, 6):
+        fp = int(((res.labels == lab) & (t != lab)).sum())
+        assert fp <= 0.04 * int((t == lab).sum()), (lab, fp)
 
 
 def test_cervical_facets_split_along_the_joint(cervical):
@@ -113,19 +114,19 @@ def test_upper_cervical_named_from_the_dens_without_hint(upper):
 def test_atlas_and_axis_dice(upper):
     ph, res = upper
     t = ph.truth.labels
-    # issue target 0.95 reached for C1 (0.954) and C2 (0.953, with the dens)
+    # issue target 0.95 (C2 with the dens)
     assert _dice(res.labels == 1, t == 1) >= 0.95
     assert _dice(res.labels == 2, t == 2) >= 0.95
     for lab in (3, 4):
-        assert _dice(res.labels == lab, t == lab) >= 0.94, lab  # 0.945, 0.948
+        assert _dice(res.labels == lab, t == lab) >= 0.95, lab
 
 
-@pytest.mark.xfail(strict=False, reason="measured C3 0.945, C4 0.948: one-voxel partial-volume rim on "
-                   "the thin arches (see test_cervical_dice_target)")
-def test_upper_cervical_c3_c4_dice_target(upper):
+def test_upper_cervical_dice_above_target(upper):
+    """Measured C1 0.984, C2 0.980, C3 0.975, C4 0.984 (0.954, 0.953, 0.945, 0.948 with the
+    partial-volume rim)."""
     ph, res = upper
-    for lab in (3, 4):
-        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.95, lab
+    for lab in (1, 2, 3, 4):
+        assert _dice(res.labels == lab, ph.truth.labels == lab) >= 0.965, lab
 
 
 @pytest.mark.parametrize("position", ["HFS", "HFP"])
@@ -144,7 +145,7 @@ def test_upper_cervical_tilted_and_turned_still_named_from_the_dens(position):
 @pytest.mark.xfail(strict=False, reason="turned 8 deg, C3/C4's lateral masses and transverse processes "
                    "go to 'other bone': the contrast-filled carotids, jugulars and vertebral arteries "
                    "(170-230 HU) are bone on the work grid and seed the other-bone front outside "
-                   "the envelope (_v_label); Dice 0.65-0.68")
+                   "the envelope (_v_label); Dice C3 0.70, C4 0.68")
 def test_upper_cervical_turned_c3_c4_dice():
     ph = make_phantom(("C1", "C2", "C3", "C4"), rotation_deg=(4.0, 3.0, 8.0), patient_position="HFP")
     res = segment_vertebrae(ph.volume)
@@ -234,6 +235,43 @@ def test_split_contacts_follows_the_bright_joint():
     assert (out[:, :, :14] == 4).all() and (out[:, :, 16:] == 5).all()
 
 
+def test_trim_rim_cuts_the_blurred_rim_but_keeps_marrow():
+    """A cortical plate (1150 HU, voxel-centre edges at x 10 and 16) blurred by 0.7 mm and
+    labelled one voxel too wide on each side: the two rim voxels (~290 HU, above a 250 HU
+    threshold) go, the plate stays.  Labelled marrow (150-300 HU, textured) next to
+    unlabelled marrow keeps every voxel, and so does a plate whose outer neighbour is a
+    canal in ``open_mask`` only when that mask is not given."""
+    from scipy.ndimage import gaussian_filter
+
+    from needleplan.segmentation._v_edge import edge_fraction, trim_rim
+
+    assert edge_fraction((1.0, 1.0, 1.0)) == pytest.approx(0.5)
+    assert edge_fraction((3.0, 3.0, 3.0)) < 0.5
+    hu = np.full((30, 8, 8), 50.0, np.float32)
+    hu[10:17] = 1150.0
+    hu = gaussian_filter(hu, 0.7)
+    lab = np.zeros(hu.shape, np.uint8)
+    lab[9:18] = 7
+    out = trim_rim(lab, hu, fraction=0.5)
+    assert (out[10:17] == 7).all() and not out[9].any() and not out[17].any()
+    assert 250 < hu[9, 4, 4] < 330
+    # textured marrow: labelled half next to an unlabelled half of the same tissue
+    rng = np.random.default_rng(1)
+    marrow = (225.0 + 75.0 * rng.uniform(-1, 1, (30, 8, 8))).astype(np.float32)
+    lab2 = np.zeros(marrow.shape, np.uint8)
+    lab2[:15] = 7
+    assert (trim_rim(lab2, marrow, fraction=0.5) == lab2).all()
+    # a contrast-filled canal (230 HU) outside the plate: trimmed only as an open canal
+    hu3 = np.full((30, 8, 8), 230.0, np.float32)
+    hu3[10:17] = 1150.0
+    hu3 = gaussian_filter(hu3, 0.7)
+    assert out.dtype == lab.dtype
+    kept = trim_rim(lab, hu3, fraction=0.5)
+    assert kept[9].all() and kept[17].all()
+    cut = trim_rim(lab, hu3, fraction=0.5, open_mask=hu3 < 400)
+    assert not cut[9].any() and (cut[10:17] == 7).all()
+
+
 # ----------------------------------------------------------------------------- pedicles
 @pytest.fixture(scope="module")
 def cervical_anatomy():
@@ -269,40 +307,38 @@ def _pedicle_errors(ph, an, names):
 
 def test_cervical_pedicles_between_canal_and_transverse_foramen(cervical_anatomy):
     """C4-C6: the isthmus is the shortest crossing of the bone between the canal and the
-    transverse foramen.  Before: centre 3.9 / 2.1 / 3.4 mm, axis 15.5 / 1.6 / 15.5 deg,
-    width +2.2 / +0.7 / +2.3 mm (coronal cuts behind the isthmus).  Now centre 0.5-0.6 mm and
-    width +0.12-0.43 mm (the issue's thresholds), axis 3.6-5.3 deg (not yet 3)."""
+    transverse foramen, the axis that of an elliptic tube fitted to the pedicle's walls.
+    Before: centre 3.9 / 2.1 / 3.4 mm, axis 15.5 / 1.6 / 15.5 deg, width +2.2 / +0.7 / +2.3 mm
+    (coronal cuts behind the isthmus); then axis 5.3 / 3.6 / 4.6 deg (the direction of the
+    shortest crossing).  Now centre 0.45-0.61 mm, width +0.12-0.43 mm, axis 1.1-1.3 deg,
+    height -0.16 to -0.28 mm."""
     ph, an = cervical_anatomy
     err = _pedicle_errors(ph, an, ("C4", "C5", "C6"))
     for key, (c, a, dw, dh) in err.items():
         assert c <= 1.0, (key, c)
         assert abs(dw) <= 0.5, (key, dw)
-        assert a <= 7.0, (key, a)
+        assert a <= 3.0, (key, a)
         assert abs(dh) <= 1.0, (key, dh)
 
 
 def test_upper_cervical_pedicles(upper_anatomy):
-    """C3-C4 by the canal-foramen bridge: centre 0.4-0.5 mm, width -0.08 / +0.42 mm; axis C3
-    2.5 deg, C4 5.7 deg.  C2's rising pedicle (no bridge used) by the general search: 1.3 mm,
-    19 deg, +2.2 mm."""
+    """C2-C4 by the canal-foramen bridge and the tube fit: centre 0.25 / 0.41 / 0.54 mm, width
+    +0.35 / -0.08 / +0.42 mm, axis 0.2 / 0.8 / 2.6 deg (C4's lower wall lies almost in an
+    axial voxel plane: its 3 deg tilt is read from few voxel steps).  C2's pedicle rises
+    22 deg under its superior facet; before, the general search read it 19 deg off, 1.3 mm
+    and +2.2 mm wide, +4.6 mm high.  Heights (the tube's) -0.1 / -0.0 / -0.1 mm."""
     ph, an = upper_anatomy
     err = _pedicle_errors(ph, an, ("C2", "C3", "C4"))
     for key, (c, a, dw, dh) in err.items():
-        if key[0] == "C2":
-            assert c <= 1.5 and a <= 22.0 and abs(dw) <= 2.5, (key, c, a, dw)
-            continue
         assert c <= 1.0, (key, c)
         assert abs(dw) <= 0.5, (key, dw)
-        assert a <= (3.0 if key[0] == "C3" else 7.0), (key, a)
+        assert a <= 3.0, (key, a)
         assert abs(dh) <= 1.0, (key, dh)
     assert not an.vertebra("C1").pedicles
 
 
-@pytest.mark.xfail(strict=False, reason="cervical pedicle axes read 3.6-5.8 deg off at C4-C6 (the short "
-                   "pedicle's perpendicular sections are clean over only ~3 mm; beyond they take in the "
-                   "lateral mass and the transverse process's rim), C2's rising pedicle 19 deg off, "
-                   "1.3 mm and +2.2 mm wide")
 def test_cervical_pedicles_issue_target(cervical_anatomy, upper_anatomy):
+    """The issue's thresholds on C2-C6."""
     for (ph, an), names in ((cervical_anatomy, ("C4", "C5", "C6")), (upper_anatomy, ("C2", "C3", "C4"))):
         for key, (c, a, dw, _dh) in _pedicle_errors(ph, an, names).items():
             assert c <= 1.0 and a <= 3.0 and abs(dw) <= 0.5, (key, c, a, dw)
