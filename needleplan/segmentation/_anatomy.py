@@ -15,7 +15,10 @@ On coarse voxels (> 1.6 mm) pedicles are measured by coronal cuts with CT bone e
 transverse process merged into the cuts (L5) is trimmed off, and an axis the cuts still
 read diverging is aimed at the anterior body wall in the midline (flagged).  On fine
 voxels a pedicle whose general search fails (L5's wide, oblique ones) is refined from a
-line aimed at the body centre (flagged); C2-C7 pedicles are found between the canal and
+line aimed at the body centre (flagged) unless that line turns far from the coronal cuts'
+axis or reads far wider (a near-sagittal thoracic pedicle crossed into the body or a rib
+head); a label section far wider or taller than the cuts is rejected for them, and cuts
+whose axis diverges have it aimed at the anterior body wall (flagged); C2-C7 pedicles are found between the canal and
 the transverse foramen (:mod:`._pedicle_cervical`).
 """
 
@@ -71,6 +74,10 @@ COARSE_SPACING_MM = 1.6
 COS_AGREE = float(np.cos(np.radians(8.0)))
 #: A label section this much wider (mm) than the coronal-cut width has something merged in.
 WIDER_MM = 3.0
+#: ... or this much taller (mm) than a cut that is itself pedicle-shaped (at least
+#: :data:`CUT_ASPECT` x as tall as wide): a facet or rib head above or below is in it.
+TALLER_MM = 6.0
+CUT_ASPECT = 1.5
 #: A pedicle axis turning outward by more than this (sin of 10 deg) is not a pedicle's.
 SIN_DIVERGE = float(np.sin(np.radians(10.0)))
 #: ... and by more than this (sin of 25 deg) the measurement is not trusted at all.
@@ -241,6 +248,30 @@ def _outward(ped: PedicleLandmarks, left, side: str) -> float:
     return float(ped.axis_lps @ left) * (1.0 if side == "left" else -1.0)
 
 
+def _merged_into(ped: PedicleLandmarks, cuts: PedicleLandmarks | None) -> bool:
+    """Whether a pedicle's narrowest section holds more than the pedicle: far wider than
+    the coronal cuts' transverse run beside the canal (a rib head, the body's corner or a
+    facet merged into it; thoracic labels read 12-15 mm for 6-8), or far taller than a
+    pedicle-shaped cut (a facet or rib head above or below it: 20 mm for 13)."""
+    if cuts is None:
+        return False
+    if ped.width_mm > cuts.width_mm + WIDER_MM:
+        return True
+    return cuts.height_mm >= CUT_ASPECT * cuts.width_mm and ped.height_mm > cuts.height_mm + TALLER_MM
+
+
+def _medial_deg(axis_lps, left, ant) -> float:
+    """Signed angle (deg) of a pedicle axis from the AP axis in the axial plane (toward
+    ``left`` positive)."""
+    return float(np.degrees(np.arctan2(float(axis_lps @ unit(left)), float(axis_lps @ unit(ant)))))
+
+
+def _cos_medial(axis_lps, left, ant) -> float:
+    """Cosine of a pedicle axis's angle from the AP axis in the axial plane."""
+    a, b = float(axis_lps @ unit(ant)), float(axis_lps @ unit(left))
+    return abs(a) / max(np.hypot(a, b), 1e-6)
+
+
 def _aimed_axis(ped: PedicleLandmarks, target_lps, left, ant, side: str) -> np.ndarray:
     """Axis from the isthmus centre toward ``target_lps`` in the vertebra's axial plane,
     keeping the measured sagittal tilt."""
@@ -311,8 +342,10 @@ def _cervical_pedicle(lab, side, mask_local, grid, sec, ped_local, sampler, left
     return ped
 
 
-#: An isthmus refined from the aimed line may lie this far (mm) from the pedicle band.
+#: An isthmus refined from the aimed line may lie this far (mm) from the pedicle band ...
 AIMED_SHIFT_MM = 8.0
+#: ... and its axis turn this far (deg) in the axial plane from a non-diverging cut axis.
+AIMED_TURN_DEG = 15.0
 
 
 def _aimed_pedicle(side, ped_local, grid, sampler, left, ant, hu, body_center_lps, cuts) -> PedicleLandmarks | None:
@@ -333,6 +366,18 @@ def _aimed_pedicle(side, ped_local, grid, sampler, left, ant, hu, body_center_lp
     if np.linalg.norm(ped.isthmus_center_lps - p0) > AIMED_SHIFT_MM:
         return None
     if cuts is not None and ped.width_mm < 0.6 * cuts.width_mm:
+        return None
+    if cuts is None:
+        return ped
+    if _outward(cuts, left, side) > SIN_DIVERGE:
+        if ped.width_mm > cuts.width_mm + WIDER_MM:
+            # the cuts ran into a rib head or the body's corner, and the aimed line crossed
+            # the pedicle obliquely into them too (T12 at the scan's edge: 14-15 mm for 8)
+            return None
+    elif abs(_medial_deg(ped.axis_lps, left, ant) - _medial_deg(cuts.axis_lps, left, ant)) > AIMED_TURN_DEG:
+        # the cuts beside the canal follow the pedicle (L5's too: within 13 deg): a refined
+        # line far more medial crossed a near-sagittal one obliquely into the body (T11:
+        # 41 deg for -9, 12.3 mm for 6.1)
         return None
     return ped
 
@@ -627,6 +672,7 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
             sides = ()  # a ring of lateral masses and arches: no pedicle to look for
             flags.append("C1 (atlas): no body and no pedicles")
         for side, code in sides:
+            on_cuts = False
             on_ct = ijk[got == code]
             if len(on_ct) and (np.any(on_ct.min(0) == 0) or np.any(on_ct.max(0) == edge)):
                 flags.append(f"{side} pedicle cut by the edge of the scan: not measured")
@@ -652,12 +698,12 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                 if ped is not None and _outward(ped, left, side) > SIN_DIVERGE_MAX:
                     ped = None  # pedicles converge: the sections followed something else
                 cut_field = vf if union is None else union[1].astype(np.float32)
-                cuts = coarse_pedicle(side, cut_field, grid, sec)
+                cuts = coarse_pedicle(side, cut_field, grid, sec, trim_tails=True)
                 if ped is None and (cuts is None or _outward(cuts, left, side) > SIN_DIVERGE_MAX):
                     # a transverse process merged into the cuts (L5): trim it and retry
-                    cuts = coarse_pedicle(side, cut_field, grid, sec, trim_lateral=True) or cuts
-                if ped is not None and cuts is not None and ped.width_mm > cuts.width_mm + WIDER_MM:
-                    # the narrowest label section is far wider than the transverse run
+                    cuts = coarse_pedicle(side, cut_field, grid, sec, trim_lateral=True, trim_tails=True) or cuts
+                if ped is not None and _merged_into(ped, cuts):
+                    # the narrowest label section is far wider (or taller) than the cut
                     # beside the canal: a rib head or facet merged into it (thoracic labels)
                     ped = None
                 if ped is None:
@@ -676,15 +722,25 @@ def _vertebra(volume, lab8, lab, box, sup, step, parts_out):
                     ped = cuts
                     if ped is not None:
                         flags.append(f"{side} pedicle measured on coronal cuts")
-            if (coarse_field is not None and ped is not None and _outward(ped, left, side) > SIN_DIVERGE_MAX
-                    and va.anterior_wall_lps is not None):
+                        on_cuts = True
+            if ((coarse_field is not None or on_cuts) and ped is not None
+                    and _outward(ped, left, side) > SIN_DIVERGE_MAX and va.anterior_wall_lps is not None):
                 # a short, wide pedicle (L5) on coarse voxels: its cuts run into the lamina
                 # behind and the body's corner in front, and their centroids follow the
                 # ring's outward slant; the isthmus (centre, width, height) stands, the
                 # axis is aimed at the anterior body wall in the midsagittal plane
+                old_axis = ped.axis_lps
                 ped.axis_lps = _aimed_axis(ped, va.anterior_wall_lps, left, ant, side)
-                flags.append(f"{side} pedicle axis not resolved on {spacing.max():.0f} mm voxels (its cuts "
-                             "diverge): aimed at the anterior body wall in the midline")
+                if on_cuts:
+                    # fine voxels (T12 at the scan's edge): the cuts' centroids ran into a rib
+                    # head or the body's corner; the width, taken across the slanted line,
+                    # is rescaled to the aimed axis
+                    ped.width_mm *= _cos_medial(ped.axis_lps, left, ant) / _cos_medial(old_axis, left, ant)
+                    flags.append(f"{side} pedicle axis not resolved (its coronal cuts diverge, a rib head or "
+                                 "the body's corner in them): aimed at the anterior body wall in the midline")
+                else:
+                    flags.append(f"{side} pedicle axis not resolved on {spacing.max():.0f} mm voxels (its cuts "
+                                 "diverge): aimed at the anterior body wall in the midline")
             if ped is None or ped.width_mm < 2.0 or ped.height_mm < 3.0:
                 flags.append(f"{side} pedicle not found")
             elif (ped.axis_lps @ left) * (1.0 if side == "left" else -1.0) > SIN_DIVERGE_MAX:

@@ -44,6 +44,8 @@ SPREAD_MM = 2.0
 #: Largest fraction of the height lines that meet a stray piece of the label beyond the endplate
 #: (separated from the body by an unlabelled gap): a body labelled in pieces.
 STRAY_FRACTION = 0.15
+#: A posterior wall column brighter than this (HU) is bone, whatever the body's marrow reads.
+WALL_GAP_MAX_HU = 150.0
 #: Start of the flag set on a vertebra whose heights are not graded.
 UNRELIABLE_FLAG = "heights unreliable"
 
@@ -245,8 +247,10 @@ def posterior_wall_intact(body_local: np.ndarray, hu_local: np.ndarray, grid: Lo
     inner = np.where(sub, hu, np.nan)
     cancellous = float(np.nanmedian(inner)) if np.isfinite(inner).any() else 150.0
     # a lytic gap replaces the cortex by soft tissue: darker than the body's own cancellous
-    # bone (thin or osteoporotic cortices at coarse resolution stay above that)
-    thr = max(cancellous, 60.0)
+    # bone (thin or osteoporotic cortices at coarse resolution stay above that), and never
+    # brighter than soft tissue blurred with bone: in dense young bone (cancellous median
+    # 270 HU, lidc T11) the thin posterior cortex at 1 mm reads 150-300 HU and is no gap
+    thr = min(max(cancellous, 60.0), WALL_GAP_MAX_HU)
     gap = has & (wall < thr)
     zc = (zin - z0) / max(z1 - z0, 1)
     basi = (np.abs(x[xin] - center_x_mm) <= 5.0)[:, None] & (np.abs(zc - 0.5) <= 0.25)[None, :]

@@ -75,6 +75,45 @@ def _without_appendage(comp: np.ndarray, xs: np.ndarray, side: str) -> np.ndarra
     return comp & (xs >= np.percentile(ends, 25))[:, None]
 
 
+#: A run of rows at a cut's top or bottom narrower than half its widest row and longer than
+#: this (mm) is a thin process hanging off the pedicle, not its rounded end (an oval's rows
+#: below half its width span 7 % of its height at each end).
+TAIL_MM = 3.0
+
+
+def _without_tail(comp: np.ndarray, h: float, zi0: int) -> np.ndarray:
+    """A cut with a thin plate above or below the pedicle cut off (in a kyphotic thoracic
+    spine a coronal plane runs down the inferior articular process to a rib head: T5's cut
+    read 27 mm tall and 3 mm wide); the cut itself when it has none.
+
+    The pedicle is the run of rows at least half as wide as the widest row near it, the
+    one nearest row ``zi0`` (the canal's middle); rows beyond it are dropped when they run
+    on for more than :data:`TAIL_MM`.
+    """
+    rows = comp.sum(axis=0)
+    zs = np.nonzero(rows)[0]
+    if len(zs) < 3:
+        return comp
+    wide = rows >= 0.5 * rows.max()
+    lab, n = ndi.label(wide)
+    if n > 1:
+        # a neck splits the cut: keep the wide run nearest the canal's middle
+        ids = np.arange(1, n + 1)
+        dist = [np.abs(np.nonzero(lab == i)[0] - zi0).min() for i in ids]
+        wide = lab == ids[int(np.argmin(dist))]
+    wz = np.nonzero(wide)[0]
+    a, b = wz.min(), wz.max()
+    out = comp
+    tail = int(np.ceil(1.0 / h))  # the oval's own narrow end
+    if (a - zs.min()) * h > TAIL_MM:
+        out = out.copy()
+        out[:, :max(a - tail, 0)] = False
+    if (zs.max() - b) * h > TAIL_MM:
+        out = out.copy() if out is comp else out
+        out[:, b + tail + 1:] = False
+    return out
+
+
 def _run_at(profile: np.ndarray, xs: np.ndarray, x0: float, *, ends: bool = False):
     """Length (mm) of the run of ``profile >= 0.5`` through ``x0``, ends interpolated."""
     inside = profile >= 0.5
@@ -155,7 +194,8 @@ def _axial_width(field, xi, xs, y, z, px, yk, zk, height, bone=None) -> float | 
 
 
 def coarse_pedicle(side: str, bone_local: np.ndarray, grid: LocalGrid, sec: CanalSection, *,
-                   bone: np.ndarray | None = None, trim_lateral: bool = False) -> PedicleLandmarks | None:
+                   bone: np.ndarray | None = None, trim_lateral: bool = False,
+                   trim_tails: bool = False) -> PedicleLandmarks | None:
     """One pedicle from coronal cuts of a mask field; None when it is not there.
 
     Parameters
@@ -173,6 +213,9 @@ def coarse_pedicle(side: str, bone_local: np.ndarray, grid: LocalGrid, sec: Cana
         Cut off what joins a cut laterally beyond the search box (a transverse process
         springing from the pedicle, as L5's does) at the pedicle's lateral wall, read in
         the cut's rows above and below it.
+    trim_tails : bool
+        Cut off a thin plate hanging above or below the pedicle in a cut (an articular
+        process or a rib head in a fine-voxel thoracic label; :func:`_without_tail`).
     """
     h, lo = grid.step_mm, grid.lo_mm
     x, y, z = grid.axes_mm()
@@ -218,6 +261,8 @@ def coarse_pedicle(side: str, bone_local: np.ndarray, grid: LocalGrid, sec: Cana
             comp = _without_appendage(comp, xs, side)
             if comp is None:
                 continue
+        if trim_tails:
+            comp = _without_tail(comp, h, int(np.argmin(np.abs(z - zc))))
         m = _moments(comp, xs, z)
         if m is None:
             continue

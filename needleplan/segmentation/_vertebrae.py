@@ -7,19 +7,23 @@ Pipeline (no model weights; SimpleITK and scipy.ndimage):
 3. the vertebral body column: per slice the thickest bone or the widest bony ring near the
    posterior midline, tracked from slice to slice, re-centred and smoothed
    (:mod:`._v_column`);
-4. discs: dips of the "bodyness" profile along the column, a regularly spaced subset,
-   each with a plane fitted to its voxels;
+4. discs: dips of the "bodyness" profile along the column where the bone is absent across
+   the body or the HU steps down between two endplates (a dip in the marrow is no disc), a
+   regularly spaced subset, each with a plane fitted to its voxels;
 5. bodies between discs, made solid, seed a density-weighted geodesic partition of the
    bone (:mod:`._v_geodesic`: low-density joint gaps are costly, climbing behind the bodies
    too, so an arch joins the body its pedicles come from); ribs and ilia leaving the
    vertebra's envelope seed a competing "other bone" front, and rib heads and necks beside
-   the bodies are cut off (:mod:`._v_label`);
+   the bodies are cut off, the rib zones turned with each vertebra's axial rotation
+   (:mod:`._v_label`);
    C1's ring is split off the piece holding C2's dens (no disc between them;
    :mod:`._v_atlas`);
 6. level names from the sacrum, the ribs, C2's dens and counting (:mod:`._levels`); the sacral
-   label kept to S1 (:mod:`._v_sacrum`);
+   label kept to S1 and the L5/S1 facets split along the ridge where their cortices touch
+   (:mod:`._v_sacrum`);
 7. labels mapped back onto the CT grid and re-drawn there along the CT's own bone
-   boundary (:mod:`._v_refine`); the marrow of each body inside its coarse label is
+   boundary (:mod:`._v_refine`: the rib contacts re-drawn by :mod:`._v_ribs`, one
+   partial-volume layer trimmed by :mod:`._v_edge`); the marrow of each body inside its coarse label is
    taken back there (:mod:`._v_body`) and each body is carried out to its endplates along
    the disc normals (:mod:`._v_endplate`: the disc slabs of step 5 cut them off); where two
    vertebrae touch (facet joints), the voxels

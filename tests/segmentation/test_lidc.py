@@ -19,11 +19,13 @@ pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 
 #: Pedicle isthmus width (mm) by level (shared CLINICAL.md morphometry table).
 MORPHOMETRY_WIDTH_MM = {"T1": 9.3, "T4": 4.5, "T6": 5.5, "T8": 6.3, "T10": 6.5, "T12": 8.3}
+#: ... and height (mm).
+MORPHOMETRY_HEIGHT_MM = {"T1": 9.0, "T4": 10.3, "T6": 10.2, "T8": 10.9, "T10": 13.7, "T12": 15.0}
 
 
-def _reference_width_mm(name: str) -> float:
-    """The table's width, linearly interpolated between the levels it lists."""
-    known = sorted((level_label(k), v) for k, v in MORPHOMETRY_WIDTH_MM.items())
+def _reference_width_mm(name: str, table: dict = MORPHOMETRY_WIDTH_MM) -> float:
+    """The table's width (or height), linearly interpolated between the levels it lists."""
+    known = sorted((level_label(k), v) for k, v in table.items())
     xs, ys = zip(*known)
     return float(np.interp(level_label(name), xs, ys))
 
@@ -119,6 +121,31 @@ def test_t5_to_t12_pedicle_widths_match_the_morphometry(chest):
         assert (f"T{i}", "left") in widths and (f"T{i}", "right") in widths, sorted(widths)
     bad = {k: round(w, 2) for k, w in widths.items() if abs(w - _reference_width_mm(k[0])) > 3.0}
     assert not bad, bad
+
+
+def test_t5_to_t12_pedicles_are_thoracic_pedicles(chest):
+    """Heights within 6 mm of the table (a coronal cut that ran down an articular process
+    read T5's 26.9 mm), no pedicle taken along a line aimed at the body centre (on these
+    near-sagittal pedicles it crossed into the body: T11 12.3 mm, T12 14-15 mm after a
+    one-voxel change of the outline), and medial angles under 30 deg."""
+    _, _, anatomy = chest
+    for v in anatomy.sorted_vertebrae():
+        if v.name == "T4":
+            continue
+        assert not [f for f in v.flags if "aimed at the body centre" in f], (v.name, v.flags)
+        for side, ped in v.pedicles.items():
+            ref = _reference_width_mm(v.name, MORPHOMETRY_HEIGHT_MM)
+            assert abs(ped.height_mm - ref) <= 6.0, (v.name, side, round(ped.height_mm, 2), ref)
+            a = ped.axis_lps
+            medial = np.degrees(np.arctan2(abs(a @ v.left_lps), abs(a @ v.ap_axis_lps)))
+            assert medial < 30.0, (v.name, side, round(float(medial), 1))
+
+
+def test_t11_posterior_wall_is_intact(chest):
+    """A normal spine: T11's thin posterior cortex (150-300 HU at 1 mm in marrow of 270 HU)
+    was read as a gap over 22-24 % of the wall while the threshold followed the marrow."""
+    _, _, anatomy = chest
+    assert anatomy.vertebra("T11").posterior_wall_intact is True
 
 
 def _body_interior_fraction(vol, labels, centerline_lps, name):

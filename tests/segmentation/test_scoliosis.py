@@ -7,10 +7,13 @@ is segmented once (:func:`needleplan.segmentation.segment`, classical backend) a
 against its truth: level names (VerSe identification rule), per-level Dice, the Cobb angle
 from the segmented endplates, and the pedicle landmarks (the issue's 1.0 mm, 3 deg, 0.5 mm).
 
-Measured (2026-11-26): Dice T11 0.902, T12 0.931, L1 0.965, L2 0.965, L3 0.976; every level
-named right; Cobb 30.0 deg in the truth, within 0.5 deg from the segmented endplates;
-pedicles L1-L3 centre <= 0.4 mm, axis <= 0.6 deg, width +0.0..+0.7 mm; T11/T12 on the
-convex (right) side off by 2-4 mm, 8-19 deg, +3.5-5.5 mm (rib necks kept with the arch).
+Measured (2026-11-26, rib zones turned with each vertebra, rib heads cut, rim trimmed): Dice
+T11 0.945, T12 0.969, L1 0.980, L2 0.978, L3 0.984 (before: 0.910, 0.941, 0.974, 0.974, 0.978);
+every level named right; Cobb 30.0 deg in the truth, within 0.5 deg from the segmented
+endplates; pedicles L1-L3 centre <= 0.4 mm, axis <= 1.7 deg, width +0.0..+0.6 mm; T12 centre
+<= 0.2 mm, axis 2.9-3.8 deg, width +0.3-0.5 mm; T11 (cut by the top of the view) right, the
+convex side, 6.8 mm / 29 deg / +4.0 mm off: its rib neck, running back along the transverse
+process of the 15-deg-tilted vertebra, is kept with the arch and the coronal cuts measure it.
 A lumbar curve ending on a level sacrum (L3-S, 2 mm voxels) is named right too.
 """
 
@@ -53,26 +56,25 @@ def test_levels_named_right_on_the_curve(scoliotic):
     assert an.naming_confidence >= 0.6
 
 
-# measured: T11 0.902, T12 0.931 (a wedge of T11's body and the convex-side rib necks), L1 0.965,
-# L2 0.965, L3 0.976
-@pytest.mark.parametrize("name, floor", [("T11", 0.89), ("T12", 0.92), ("L1", 0.955), ("L2", 0.955),
+# measured: T11 0.931 (the convex-side rib neck kept with the arch), T12 0.953, L1 0.975, L2 0.974,
+# L3 0.978
+@pytest.mark.parametrize("name, floor", [("T11", 0.92), ("T12", 0.95), ("L1", 0.955), ("L2", 0.955),
                                          ("L3", 0.965)])
 def test_dice_floor(scoliotic, name, floor):
     ph, an = scoliotic
     lab = level_label(name)
     d = dice(an.labels == lab, ph.truth.labels == lab)
     assert d >= floor, f"{name}: Dice {d:.3f} < {floor}"
-    if name in ("L1", "L2", "L3"):
+    if name in ("T12", "L1", "L2", "L3"):
         assert d >= 0.95, f"{name}: Dice {d:.3f} below the issue's 0.95"
 
 
-@pytest.mark.xfail(reason="issue 3 target Dice >= 0.95 not reached at the thoracic end of the curve: "
-                          "T11 0.902 (the lower-left wedge of its 15-deg-tilted body goes to the rib "
-                          "front), T12 0.931 (rib heads/necks on the convex side kept)", strict=False)
-@pytest.mark.parametrize("name", ["T11", "T12"])
-def test_dice_target_thoracic_end(scoliotic, name):
+@pytest.mark.xfail(reason="issue 3 target Dice >= 0.95 not reached at the top of the curve: T11 0.945 (its "
+                          "convex-side rib neck runs back along the transverse process of the 15-deg-tilted "
+                          "vertebra and is kept with the arch)", strict=False)
+def test_dice_target_thoracic_end(scoliotic):
     ph, an = scoliotic
-    lab = level_label(name)
+    lab = level_label("T11")
     assert dice(an.labels == lab, ph.truth.labels == lab) >= 0.95
 
 
@@ -106,9 +108,10 @@ def test_lowest_pedicles_centre_and_axis(scoliotic, side):
     assert c <= 1.0 and a <= 3.0 and w <= 1.0, (side, c, a, w)
 
 
-@pytest.mark.xfail(reason="issue 3 tolerances not met everywhere on the curve: T11 right 4.4 mm / 19 deg / "
-                          "+3.5 mm and T12 right 2.0 mm / 8 deg / +5.5 mm (convex-side rib necks kept with "
-                          "the arch), L3 right width +0.68 mm", strict=False)
+@pytest.mark.xfail(reason="issue 3 tolerances not met everywhere on the curve: T11 right 6.8 mm / 29 deg / "
+                          "+4.0 mm (convex-side rib neck kept with the arch, T11 cut by the view), T11 left axis "
+                          "7.6 deg, T12 axes 3.2/3.8 deg and left width +0.52 mm, L3 widths +0.51/+0.60 mm",
+                   strict=False)
 def test_all_pedicles_within_tolerance(scoliotic):
     ph, an = scoliotic
     for name in LEVELS:

@@ -1,9 +1,8 @@
 """Thoracic vertebrae: Dice per level with the ribs kept out, and the T13 naming rule.
 
 Phantoms of :mod:`tests.phantoms` (1 mm): T7-T9 with ribs and lungs, T11-L2 with the
-floating ribs of T11/T12.  The issue's target is Dice >= 0.95 per level; floors just under
-what the classical pipeline reaches today guard against regressions, and the 0.95 target
-is held as an expected failure where it is not reached yet.
+floating ribs of T11/T12.  The issue's target is Dice >= 0.95 per level; it is reached on
+every level; floors just under today's figures guard against regressions.
 """
 
 from __future__ import annotations
@@ -20,19 +19,18 @@ from tests import phantoms
 from tests.segmentation.conftest import dice as _dice
 
 TARGET = 0.95
-#: Floors per phantom and level (reached 2026-11-26 with the joint split on the CT grid:
-#: thoracic T7 .919 T8 .939 T9 .954, thoracolumbar T11 .952 T12 .953 L1 .976 L2 .980;
-#: round 1: .914 .933 .952, .952 .952 .966 .971; before: .852 .883 .913, .927 .927 .956 .958).
+#: Floors per phantom and level (reached 2026-11-26 with the rib-head cut (_v_label.HEAD_CUT),
+#: the CT-grid rib contacts (_v_refine.RIB_SPLIT) and the partial-volume rim trim: thoracic
+#: T7 .964 T8 .976 T9 .981, thoracolumbar T11 .976 T12 .976 L1 .981 L2 .984; before this
+#: round .923 .945 .958, .955 .957 .977 .980; before the rib cut .852 .883 .913, .927 .927 .956 .958).
 FLOORS = {
-    "thoracic": {"T7": 0.91, "T8": 0.93, "T9": 0.945},
-    "thoracolumbar": {"T11": 0.945, "T12": 0.945, "L1": 0.965, "L2": 0.97},
+    "thoracic": {"T7": 0.955, "T8": 0.965, "T9": 0.97},
+    "thoracolumbar": {"T11": 0.965, "T12": 0.965, "L1": 0.97, "L2": 0.975},
 }
-#: Levels below the target today (their 0.95 test is an expected failure).
-BELOW_TARGET = {("thoracic", "T7"), ("thoracic", "T8")}
 #: Largest share of the rib voxels within 25 mm of a vertebra that may carry its label.
-#: (2026-11-26: thoracic 0.131 with the outline smoothing, thoracolumbar 0.24 -- the floating ribs of T11/T12 meet the
-#: transverse processes without a joint gap in the phantom; 0.18 / 0.33 before the rib cut)
-RIB_SHARE_MAX = {"thoracic": 0.14, "thoracolumbar": 0.26}
+#: (2026-11-26 with HEAD_CUT and RIB_SPLIT: see the printed share; 0.131 / 0.24 without them,
+#: 0.18 / 0.33 before the rib cut)
+RIB_SHARE_MAX = {"thoracic": 0.05, "thoracolumbar": 0.13}
 #: Rib voxels further than this from every vertebra are never labelled.
 FAR_MM = 10.0
 
@@ -63,10 +61,7 @@ def test_dice_floor(results, name, level):
 
 
 @pytest.mark.parametrize("name,level", CASES)
-def test_dice_target(results, name, level, request):
-    if (name, level) in BELOW_TARGET:
-        request.applymarker(pytest.mark.xfail(reason="issue 3 target 0.95 not reached yet "
-                                              "(rib heads, facet split, thin processes)", strict=False))
+def test_dice_target(results, name, level):
     ph, res = results[name]
     lab = level_label(level)
     d = _dice(res.labels == lab, ph.truth.labels == lab)
