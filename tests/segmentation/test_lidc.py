@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
-from scipy.spatial import Delaunay, cKDTree
+from scipy.spatial import ConvexHull, cKDTree
 
 from needleplan.segmentation._anatomy import anatomy_from_labels
 from needleplan.segmentation.model import VERSE_NAMES, level_label
@@ -174,7 +174,10 @@ def _body_interior_fraction(vol, labels, centerline_lps, name):
     pts = ijk[in_zone(ijk)]
     lo, hi = pts.min(0), pts.max(0) + 1
     g = np.mgrid[tuple(slice(a, b) for a, b in zip(lo, hi))].reshape(3, -1).T
-    g = g[Delaunay(pts[::3].astype(float)).find_simplex(g.astype(float)) >= 0]
+    # inside the hull: below every facet plane (a Delaunay of the voxel lattice is degenerate
+    # and took Qhull minutes once the bodies were filled)
+    eq = ConvexHull(pts.astype(float)).equations
+    g = g[np.all(g @ eq[:, :3].T + eq[:, 3] <= 1e-6, axis=1)]
     g = g[in_zone(g)]
     zone = np.zeros(tuple(hi - lo), bool)
     zone[tuple((g - lo).T)] = True
@@ -186,9 +189,10 @@ def test_the_bodies_of_the_kyphotic_levels_are_solid(lidc_chest):
     vol, seg = lidc_chest
     # C7-T4 run 40-55 deg off the head-foot axis: their dark marrow, cut obliquely by every
     # array plane, was left unlabelled in ragged patches reaching the front of the bodies
-    # (0.49-0.65 of T1-T4's interior labelled; false Genant grade 3 at T1 and T2)
+    # (0.49-0.65 of T1-T4's interior labelled; false Genant grade 3 at T1 and T2); with the 3-D
+    # marrow fill 0.84-0.98, with the endplate walk 0.94-1.0 (C7-T12)
     frac = {n: _body_interior_fraction(vol, seg.labels, seg.centerline_lps, n)
             for n in ["C7"] + [f"T{i}" for i in range(1, 13)]}
-    low = {n: round(f, 3) for n, f in frac.items() if f < 0.8}
+    low = {n: round(f, 3) for n, f in frac.items() if f < 0.9}
     assert not low, low
-    assert np.mean([frac[n] for n in ("T1", "T2", "T3", "T4")]) >= 0.85, frac
+    assert np.mean([frac[n] for n in ("T1", "T2", "T3", "T4")]) >= 0.93, frac
