@@ -49,6 +49,13 @@ C2 = 2
 #: Smallest plausible ratio of the body pitch to the body's inscribed radius, and the factor
 #: on the naming confidence below it (see :func:`_pitch_doubt`).
 PITCH_MIN_RATIO, PITCH_DOUBT_FACTOR = 1.2, 0.3
+#: A rib runs on at least this far (mm) beyond the vertebra's lateral envelope (the search
+#: band reaches 40 mm): measured 33-40 mm for real ribs (lidc T12-T2, phantoms T7-T12), at
+#: most 23 mm for the bone beside a turned neck (C1's transverse process, neck bone).
+RIB_REACH_MM = 28.0
+#: Largest plausible ratio of the body pitch to the body's inscribed radius (a missed disc
+#: doubles the pitch; see :func:`_pitch_doubt`).
+PITCH_MAX_RATIO = 3.2
 
 
 @dataclass
@@ -73,9 +80,11 @@ def find_ribs(grid: WorkGrid, col: Column, seg: Segments) -> list[tuple[str, str
 
     A rib is "other bone" (outside every vertebra) that touches the vertebra (within
     ~5 mm) lateral to its body and runs on beyond the vertebra's lateral envelope by at
-    least 15 mm as a slender bar: where it crosses the 40 mm beyond the envelope its
-    cranio-caudal extent stays under 45 mm.  A taller structure is a "plate" (the ilium
-    joined to the sacrum's lateral mass).  A rib whose medial end (its head and neck) lies
+    least :data:`RIB_REACH_MM` as a slender bar, farther than any transverse process: where
+    it crosses the 40 mm beyond the envelope its cranio-caudal extent stays under 45 mm.
+    Shorter bone (C1's transverse processes, bone beside a turned neck) is no rib.  A taller
+    structure is a "plate" (the ilium joined to the sacrum's lateral mass).  The atlas,
+    which has no body, is given the envelope of C2's body below it.  A rib whose medial end (its head and neck) lies
     beside another vertebra, clearly nearer to it than to this one, belongs to that one: on
     the concave side of a scoliosis the last rib can pass close to the next vertebra's
     transverse process.
@@ -89,13 +98,15 @@ def find_ribs(grid: WorkGrid, col: Column, seg: Segments) -> list[tuple[str, str
     nzc = len(col.z)
     r = np.maximum(1, np.round(5.0 / sp)).astype(int)
     boxes = ndi.find_objects(lab, max_label=seg.n)
+    atlas = int(getattr(seg, "atlas", 0) or 0)
     out = []
     for m in range(1, seg.n + 1):
         box = boxes[m - 1]
         if box is None:
             out.append(("", ""))
             continue
-        a, b = seg.bounds[m - 1]
+        # the atlas has no body: its envelope is that of C2's body below it
+        a, b = seg.bounds[m - 2 if m == atlas and m > 1 else m - 1]
         rl = float(np.clip(np.median(col.radius_mm[a:b + 1]), 0.6 * rmed, 1.5 * rmed))
         env_mm = LATERAL * rl
         # crop: the piece's box widened by the search band (laterally) and 40 mm (z)
@@ -134,6 +145,8 @@ def find_ribs(grid: WorkGrid, col: Column, seg: Segments) -> list[tuple[str, str
                 band = cm & (sdx >= env_mm)
                 zz = np.nonzero(band.any(axis=(0, 1)))[0]
                 if (zz[-1] - zz[0] + 1) * sp[2] <= 45.0:
+                    if float(np.broadcast_to(sdx, cm.shape)[cm].max()) < env_mm + RIB_REACH_MM:
+                        continue  # ends like a transverse process: not a rib
                     if not dist:
                         sub = lab[x0:x1, y0:y1, k0:k1]
                         others = (sub >= 1) & (sub <= seg.n) & ~sub_piece
@@ -367,7 +380,10 @@ def name_levels(grid: WorkGrid, col: Column, seg: Segments, *, pitch_mm: float,
 
     t13_piece = _apply_t13(anchors, has_rib, msgs)
     if dens is not None:
-        anchors.append(dens)
+        # the dens is surer than a rib (no rib to miss or to invent beside a turned neck): count
+        # from it (or from the sacrum), a rib anchor that disagrees lowers the confidence and
+        # the messages say so
+        anchors.insert(1 if anchors and anchors[0][1] == SACRUM else 0, dens)
 
     lumbar = 5
     conf_scale = 1.0
@@ -438,12 +454,19 @@ def _pitch_doubt(col: Column, n: int, pitch_mm: float) -> str:
     two bodies, so body centres lie at least ~1.5 inscribed radii apart at every level
     from C3 to L5 (measured 1.5-2.3 on phantoms and real scans).  Closer "discs" are dips
     inside the bodies (a tilted body, dark marrow), and every name counted across them is
-    wrong by as many levels as there are false discs.
+    wrong by as many levels as there are false discs.  Discs more than
+    :data:`PITCH_MAX_RATIO` radii apart mean a missed disc (measured 1.5-2.3 radii; a turned
+    neck's C3/C4 disc missed: 4.4).
     """
-    if n < 3 or col is None or len(getattr(col, "radius_mm", ())) == 0:
+    if col is None or len(getattr(col, "radius_mm", ())) == 0:
         return ""
     r = float(np.median(col.radius_mm))
-    if r <= 0 or pitch_mm >= PITCH_MIN_RATIO * r:
+    if r > 0 and n >= 2 and pitch_mm > PITCH_MAX_RATIO * r:
+        return (f"discs found {pitch_mm:.0f} mm apart for bodies {2 * r:.0f} mm deep: a disc was probably "
+                "missed, so a piece may hold two vertebrae and the level names beyond it be off by one; "
+                "check them")
+    if n < 3 or r <= 0 or pitch_mm >= PITCH_MIN_RATIO * r:
         return ""
     return (f"discs found only {pitch_mm:.0f} mm apart for bodies {2 * r:.0f} mm deep: some are probably "
             "not discs, so vertebrae may be split and the level names off by one or more; check them")
+

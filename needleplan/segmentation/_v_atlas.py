@@ -37,6 +37,9 @@ ARCH_PEAKS_MM = (1.5, 10.0)
 DIP_FRACTION = 0.75
 #: ... and the lateral masses beside it, within this distance of the dens axis (mm).
 LATERAL_MASS_MM = (6.0, 30.0)
+#: Largest inscribed radius (mm) of the bodies below a dens: C2-C4 bodies are 15-20 mm
+#: deep (radius 7.5-10 mm); thoracic and lumbar bodies are larger.
+MAX_BODY_RADIUS_MM = 12.5
 #: Fewest consecutive ring slices (mm along the column) that make an atlas.
 MIN_RING_MM = 4.5
 #: Lateral reach of the atlas (transverse process tips, ~40 mm from the dens axis), mm.
@@ -143,10 +146,16 @@ def find_dens(grid: WorkGrid, bone: np.ndarray, col: Column, seg):
             axis[c], radii[c] = _core(edt2, col.xy[c], reach)
         else:
             radii[c] = _core(edt2, col.xy[c], one)[1]
+            # the column's caudal tail can sit on the arch behind a turned body: the body is
+            # then the thickest bone of the piece in that slice
+            own = seg.labels[:, :, k]
+            own = (own >= 1) & (own < seg.n)
+            if radii[c] < DENS_MIN_RADIUS_MM and own.any():
+                radii[c] = float(edt2[own].max())
     body_idx = np.concatenate([np.arange(p, q + 1) for p, q in seg.bounds[:-1]] +
                               [np.arange(a, a + max(1, (b - a + 1) // 3))])
     r_body = float(np.median(radii[body_idx])) if len(body_idx) else 0.0
-    if r_body < 3.0:
+    if not 3.0 <= r_body <= MAX_BODY_RADIUS_MM:
         return None
     ring = np.zeros(ncol, bool)
     for c in range(a, ncol):
@@ -197,6 +206,7 @@ def split_atlas(grid: WorkGrid, bone: np.ndarray, col: Column, seg, *, loose_hu:
     keep = np.ones(bone.shape, bool)
     k_ring0 = int(col.z[c0])
     k_base = int(col.z[base])
+    k_piece = int(col.z[seg.bounds[-1][0]])
     k_top = int(col.z[min(c1, ncol - 1)])
     other = n + 1
     lateral = np.zeros(bone.shape, bool)
@@ -216,8 +226,10 @@ def split_atlas(grid: WorkGrid, bone: np.ndarray, col: Column, seg, *, loose_hu:
             keep[:, :, k] = b & ~(rim & (grid.hu[:, :, k] < RIM_HU))
         if k_ring0 - 1 <= k <= k_top + 1:
             c1_seed[:, :, k] = d >= r_dens + 3.0
-        if k >= k_base:
-            lateral[:, :, k] = d <= ATLAS_REACH_MM  # C1's transverse processes reach far out
+        if k >= k_piece:
+            # C1's transverse processes reach far out; C2's arch, turned out of the envelope
+            # of a rotated neck, can be left as other bone below the dens base too
+            lateral[:, :, k] = d <= ATLAS_REACH_MM
     domain = (top & keep) | ((seg.labels == other) & lateral)
     markers = np.zeros(bone.shape, np.uint8)
     markers[top & keep & c2_seed] = 1
