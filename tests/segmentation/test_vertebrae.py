@@ -16,12 +16,12 @@ from needleplan.errors import SegmentationError
 from needleplan.io import Volume, load_ct, read_label_image
 from needleplan.segmentation._v_geodesic import geodesic_partition
 from needleplan.segmentation._vertebrae import segment_vertebrae
-from needleplan.segmentation.model import level_label
+from needleplan.segmentation.model import level_label, level_name
 from tests.conftest import require_shared
 from tests.segmentation.conftest import dice as _dice
 from tests.segmentation.conftest import identified as _identified
-from tests.phantoms import (lumbar_phantom, lumbosacral_phantom, pathology_phantom, thoracic_phantom,
-                            thoracolumbar_phantom)
+from tests.phantoms import (lumbar_phantom, lumbosacral_phantom, pathology_phantom, rotated_phantom,
+                            thoracic_phantom, thoracolumbar_phantom)
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -74,8 +74,8 @@ def test_phantom_levels_named_from_the_sacrum(lumbosacral):
         assert _identified(res.labels, ph.truth.labels, ph.volume, lab)
 
 
-# measured: thoracolumbar 0.952-0.971, lumbosacral 0.931-0.980
-@pytest.mark.parametrize("fixture, floor", [("thoracolumbar", 0.945), ("lumbosacral", 0.925)])
+# measured: thoracolumbar 0.976-0.987, lumbosacral 0.961-0.991
+@pytest.mark.parametrize("fixture, floor", [("thoracolumbar", 0.97), ("lumbosacral", 0.955)])
 def test_phantom_dice_floor(request, fixture, floor):
     ph, res = request.getfixturevalue(fixture)
     for lab in np.unique(ph.truth.labels):
@@ -92,7 +92,23 @@ def test_phantom_outline_follows_the_ct_bone():
     res = segment_vertebrae(ph.volume, hint=("L2", centre))
     for lab in (20, 21, 22):
         d = _dice(res.labels == lab, ph.truth.labels == lab)
-        assert d >= 0.945, f"label {lab}: Dice {d:.3f} (measured 0.955-0.975)"
+        assert d >= 0.98, f"label {lab}: Dice {d:.3f} (measured 0.989-0.996)"
+
+
+@pytest.mark.parametrize("make", [lumbar_phantom, pathology_phantom, rotated_phantom, lumbosacral_phantom],
+                         ids=["lumbar", "pathology", "rotated", "lumbosacral"])
+def test_issue_dice_target_on_the_lumbar_phantoms(make):
+    """The issue's Dice >= 0.95 per level (measured 2026-11-26: lumbar .989/.989/.996, collapsed L3
+    and lesion L2 .984/.978/.979, rotated .981/.983/.989, lumbosacral L4/L5 .991/.961), with the
+    middle level given as a hint so that Dice does not depend on naming."""
+    ph = make()
+    truth = ph.truth.labels
+    labs = sorted(set(np.unique(truth)) - {0, 26})
+    mid = labs[len(labs) // 2]
+    res = segment_vertebrae(ph.volume, hint=(level_name(int(mid)), ph.volume.to_lps(np.argwhere(truth == mid).mean(0))))
+    for lab in labs:
+        d = _dice(res.labels == lab, truth == lab)
+        assert d >= 0.95, f"{level_name(int(lab))}: Dice {d:.3f}"
 
 
 def test_phantom_dice_target(thoracolumbar):
