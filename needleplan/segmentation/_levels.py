@@ -50,9 +50,10 @@ C2 = 2
 #: on the naming confidence below it (see :func:`_pitch_doubt`).
 PITCH_MIN_RATIO, PITCH_DOUBT_FACTOR = 1.2, 0.3
 #: A rib runs on at least this far (mm) beyond the vertebra's lateral envelope (the search
-#: band reaches 40 mm): measured 33-40 mm for real ribs (lidc T12-T2, phantoms T7-T12), at
-#: most 23 mm for the bone beside a turned neck (C1's transverse process, neck bone).
-RIB_REACH_MM = 28.0
+#: band reaches 40 mm): measured 33-40 mm for real ribs (lidc T12-T2, phantoms T7-T12), 26-28
+#: mm for ts-abdomen's T12 rib leaving its 3 mm view, at most 23 mm for the bone beside a
+#: turned neck (C1's transverse process, neck bone).
+RIB_REACH_MM = 25.0
 #: Largest plausible ratio of the body pitch to the body's inscribed radius (a missed disc
 #: doubles the pitch; see :func:`_pitch_doubt`).
 PITCH_MAX_RATIO = 3.2
