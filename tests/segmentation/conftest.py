@@ -23,6 +23,14 @@ def angle_deg(a, b) -> float:
     return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
 
 
+def true_anatomy(ph):
+    """``(phantom, anatomy)`` with the anatomy derived from the phantom's true labels, so that
+    landmark tests do not depend on the segmentation."""
+    from needleplan.segmentation import anatomy_from_labels
+
+    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+
+
 def identified(pred: np.ndarray, truth: np.ndarray, vol, label: int) -> bool:
     """VerSe rule: predicted centroid within 20 mm of the true one and nearest to it."""
     if not (pred == label).any():

@@ -15,30 +15,27 @@ from needleplan.segmentation import (
 from tests.phantoms import lumbar_phantom, pathology_phantom, rotated_phantom, thoracic_phantom
 from tests.segmentation.conftest import angle_deg as _angle_deg
 from tests.segmentation.conftest import dice as _dice
+from tests.segmentation.conftest import true_anatomy
 
 
 @pytest.fixture(scope="module")
 def lumbar():
-    ph = lumbar_phantom()
-    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+    return true_anatomy(lumbar_phantom())
 
 
 @pytest.fixture(scope="module")
 def rotated():
-    ph = rotated_phantom()
-    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+    return true_anatomy(rotated_phantom())
 
 
 @pytest.fixture(scope="module")
 def thoracic():
-    ph = thoracic_phantom()
-    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+    return true_anatomy(thoracic_phantom())
 
 
 @pytest.fixture(scope="module")
 def pathology():
-    ph = pathology_phantom()
-    return ph, anatomy_from_labels(ph.volume, ph.truth.labels, method="test")
+    return true_anatomy(pathology_phantom())
 
 
 def _check_pedicles(ph, an, *, centre_mm=1.0, axis_deg=3.0, width_mm=0.5, height_mm=1.0, skip=()):
